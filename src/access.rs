@@ -1,0 +1,306 @@
+//! Access tokens: HS256 JWTs (RFC 7519) with `typ: at+jwt` (RFC 9068).
+//!
+//! [`verify`] checks, in this order, and stops at the first failure: the
+//! length, the shape (three segments of canonical base64url), the JOSE header
+//! (`alg` must be `HS256`, `typ` must be `at+jwt`, `kid` must name a key),
+//! the signature (constant-time), then the claims (`exp`, `nbf`, `iss`, `aud`).
+//! Nothing of the payload is parsed before the signature has verified.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use hmac::Mac;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::encoding;
+use crate::error::{Error, Malformed};
+use crate::keys::{KeyEntry, Keyring};
+use crate::policy::Policy;
+use crate::refresh;
+use crate::session::SessionId;
+use crate::time::{UnixMillis, duration_millis};
+
+/// The claims of a verified access token.
+///
+/// `C` is the application's own claims, flattened into the JWT payload
+/// beside the registered ones; use `()` for none, or
+/// `serde_json::Map<String, serde_json::Value>` to take whatever is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims<C> {
+    /// Subject (`sub`): whom the token speaks for.
+    pub sub: String,
+    /// Session id (`sid`).
+    pub sid: SessionId,
+    /// Issued at (`iat`), whole seconds.
+    pub iat: UnixMillis,
+    /// Expiry (`exp`), whole seconds; invalid from this instant on.
+    pub exp: UnixMillis,
+    /// Token id (`jti`), unique per token.
+    pub jti: String,
+    /// Issuer (`iss`), when the token has one.
+    pub iss: Option<String>,
+    /// Audiences (`aud`), empty when the token has none.
+    pub aud: Vec<String>,
+    /// The application's claims.
+    pub extra: C,
+}
+
+/// A freshly signed access token. `Debug` redacts the token.
+#[derive(Clone)]
+pub struct SignedAccess {
+    /// The compact JWT.
+    pub token: String,
+    /// Its `exp` as an instant.
+    pub expires_at: UnixMillis,
+}
+
+/// Signs an access token for `subject` in session `sid` at `now`.
+///
+/// `claims` is the application's claims as a compact JSON object (as stored
+/// in [`Session::claims`](crate::Session::claims)); `jti` 16 random bytes;
+/// `not_after` caps `exp` (the session's absolute expiry). `exp` is rounded
+/// down to a whole second, so the token never outlives `access_ttl`.
+#[must_use]
+#[allow(clippy::too_many_arguments)] // every part of the token is an input
+pub fn sign(
+    keyring: &Keyring,
+    policy: &Policy,
+    subject: &str,
+    sid: &SessionId,
+    claims: Option<&str>,
+    jti: [u8; 16],
+    now: UnixMillis,
+    not_after: Option<UnixMillis>,
+) -> SignedAccess {
+    let entry = keyring.signing();
+    let mut exp = now.saturating_add(policy.access_ttl());
+    if let Some(cap) = not_after {
+        exp = exp.min(cap);
+    }
+    let exp_secs = exp.as_secs();
+    let mut json = String::with_capacity(160 + subject.len() + claims.map_or(0, str::len));
+    json.push_str("{\"sub\":");
+    push_json_str(&mut json, subject);
+    json.push_str(",\"sid\":\"");
+    encoding::encode_into(sid.as_bytes(), &mut json);
+    json.push_str("\",\"iat\":");
+    push_u64(&mut json, now.as_secs());
+    json.push_str(",\"exp\":");
+    push_u64(&mut json, exp_secs);
+    json.push_str(",\"jti\":\"");
+    encoding::encode_into(&jti, &mut json);
+    json.push('"');
+    if let Some(iss) = policy.issuer() {
+        json.push_str(",\"iss\":");
+        push_json_str(&mut json, iss);
+    }
+    if let Some(aud) = policy.audience() {
+        json.push_str(",\"aud\":");
+        push_json_str(&mut json, aud);
+    }
+    if let Some(inner) = claims.and_then(object_body) {
+        json.push(',');
+        json.push_str(inner);
+    }
+    json.push('}');
+    let mut token =
+        String::with_capacity(entry.jwt_header.len() + encoding::encoded_len(json.len()) + 45);
+    token.push_str(&entry.jwt_header);
+    token.push('.');
+    encoding::encode_into(json.as_bytes(), &mut token);
+    let sig = mac_of(entry, token.as_bytes());
+    token.push('.');
+    encoding::encode_into(&sig, &mut token);
+    SignedAccess {
+        token,
+        expires_at: UnixMillis::from_secs(exp_secs),
+    }
+}
+
+/// Verifies `token` against `keyring` and `policy` at `now`, statelessly.
+///
+/// # Errors
+/// [`Error::TooLarge`], [`Error::WrongTokenType`] (a refresh token, or a
+/// `typ` other than `at+jwt`), [`Error::Malformed`],
+/// [`Error::UnsupportedAlgorithm`], [`Error::UnknownKey`],
+/// [`Error::BadSignature`], [`Error::Expired`], [`Error::NotYetValid`],
+/// [`Error::WrongIssuer`], [`Error::WrongAudience`].
+pub fn verify<C: DeserializeOwned>(
+    token: &str,
+    keyring: &Keyring,
+    policy: &Policy,
+    now: UnixMillis,
+) -> Result<AccessClaims<C>, Error> {
+    let max = policy.max_token_bytes();
+    if token.len() > max {
+        return Err(Error::TooLarge {
+            len: token.len(),
+            max,
+        });
+    }
+    if token.starts_with(refresh::PREFIX) {
+        return Err(Error::WrongTokenType);
+    }
+    let bytes = token.as_bytes();
+    let (signed, sig_b64) = split_last_dot(bytes).ok_or(Malformed::Segments)?;
+    let (header_b64, payload_b64) = split_last_dot(signed).ok_or(Malformed::Segments)?;
+    if header_b64.is_empty() || payload_b64.is_empty() || header_b64.contains(&b'.') {
+        return Err(Malformed::Segments.into());
+    }
+    let entry = match keyring.entry_by_header(header_b64) {
+        Some(entry) => entry,
+        None => key_from_header(keyring, header_b64)?,
+    };
+    if sig_b64.len() != encoding::encoded_len(32) {
+        // Decode anyway so that bad characters are reported as such.
+        encoding::decode(sig_b64)?;
+        return Err(Error::BadSignature);
+    }
+    let sig: [u8; 32] = encoding::decode_array(sig_b64)?;
+    if !bool::from(mac_of(entry, signed).ct_eq(&sig)) {
+        return Err(Error::BadSignature);
+    }
+    let payload = encoding::decode(payload_b64)?;
+    let raw: RawClaims<C> = serde_json::from_slice(&payload).map_err(|_| Malformed::Claims)?;
+    check_claims(raw, policy, now)
+}
+
+impl core::fmt::Debug for SignedAccess {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SignedAccess")
+            .field("token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The JOSE header fields we look at; unknown ones are ignored, except `crit`.
+#[derive(serde::Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: &'a str,
+    #[serde(borrow, default)]
+    typ: Option<&'a str>,
+    #[serde(borrow, default)]
+    kid: Option<&'a str>,
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+/// The slow path for headers other than the exact ones we emit.
+fn key_from_header<'k>(keyring: &'k Keyring, header_b64: &[u8]) -> Result<&'k KeyEntry, Error> {
+    let json = encoding::decode(header_b64)?;
+    let header: Header<'_> = serde_json::from_slice(&json).map_err(|_| Malformed::Header)?;
+    if header.crit.is_some() {
+        // RFC 7515 §4.1.11: we understand no extensions, so must reject.
+        return Err(Malformed::Header.into());
+    }
+    if header.alg != "HS256" {
+        return Err(Error::UnsupportedAlgorithm);
+    }
+    let typ = header.typ.ok_or(Error::WrongTokenType)?;
+    let typ = typ.strip_prefix("application/").unwrap_or(typ);
+    if !typ.eq_ignore_ascii_case("at+jwt") {
+        return Err(Error::WrongTokenType);
+    }
+    let kid = header.kid.ok_or(Error::UnknownKey)?;
+    keyring.entry(kid.as_bytes()).ok_or(Error::UnknownKey)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(bound = "C: DeserializeOwned")]
+struct RawClaims<C> {
+    sub: String,
+    sid: SessionId,
+    iat: u64,
+    exp: u64,
+    jti: String,
+    #[serde(default)]
+    nbf: Option<u64>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(flatten)]
+    extra: C,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn check_claims<C>(
+    raw: RawClaims<C>,
+    policy: &Policy,
+    now: UnixMillis,
+) -> Result<AccessClaims<C>, Error> {
+    let leeway = duration_millis(policy.leeway());
+    let exp = UnixMillis::from_secs(raw.exp);
+    if now.as_millis() >= exp.as_millis().saturating_add(leeway) {
+        return Err(Error::Expired { at: exp, now });
+    }
+    if let Some(nbf) = raw.nbf.map(UnixMillis::from_secs)
+        && now.as_millis().saturating_add(leeway) < nbf.as_millis()
+    {
+        return Err(Error::NotYetValid { at: nbf, now });
+    }
+    if let Some(want) = policy.issuer()
+        && raw.iss.as_deref() != Some(want)
+    {
+        return Err(Error::WrongIssuer);
+    }
+    let aud = match raw.aud {
+        None => Vec::new(),
+        Some(Audience::One(a)) => alloc::vec![a],
+        Some(Audience::Many(v)) => v,
+    };
+    if let Some(want) = policy.audience()
+        && !aud.iter().any(|a| a == want)
+    {
+        return Err(Error::WrongAudience);
+    }
+    Ok(AccessClaims {
+        sub: raw.sub,
+        sid: raw.sid,
+        iat: UnixMillis::from_secs(raw.iat),
+        exp,
+        jti: raw.jti,
+        iss: raw.iss,
+        aud,
+        extra: raw.extra,
+    })
+}
+
+fn mac_of(entry: &KeyEntry, signing_input: &[u8]) -> [u8; 32] {
+    let mut mac = entry.access.clone();
+    mac.update(signing_input);
+    mac.finalize().into_bytes().into()
+}
+
+fn split_last_dot(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = bytes.iter().rposition(|&b| b == b'.')?;
+    Some((&bytes[..i], &bytes[i + 1..]))
+}
+
+/// The members of a compact JSON object without its braces, or `None` if empty.
+fn object_body(object: &str) -> Option<&str> {
+    let inner = object.strip_prefix('{')?.strip_suffix('}')?;
+    (!inner.is_empty()).then_some(inner)
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // Serialising a &str to JSON cannot fail.
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    out.push_str(&quoted);
+}
+
+fn push_u64(out: &mut String, n: u64) {
+    use core::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{n}");
+}

@@ -1,0 +1,510 @@
+//! [`Authority`]: keys + policy + store + clock + random source.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::access::{self, AccessClaims};
+use crate::error::{Error, RevokeReason};
+use crate::keys::Keyring;
+use crate::policy::Policy;
+use crate::random::RandomSource;
+use crate::refresh::RefreshToken;
+use crate::session::{self, Metadata, RefreshDecision, Session, SessionId, SessionInfo};
+use crate::store::{SessionStore, StoreError};
+use crate::time::{Clock, UnixMillis};
+
+/// How often a lost compare-and-swap is re-read and re-decided before the
+/// conflict is reported. Each retry means another writer made progress.
+const MAX_ATTEMPTS: usize = 16;
+
+/// The longest subject accepted, in bytes.
+pub const MAX_SUBJECT_LEN: usize = 1024;
+
+/// The whole token lifecycle over a [`SessionStore`].
+///
+/// It reads the clock, draws randomness, loads a session, asks the pure
+/// core ([`crate::session`], [`crate::access`]) what to do, and
+/// compare-and-swaps the result, re-reading and re-deciding when another
+/// writer got there first. It is `Send + Sync`: share it behind an `Arc`.
+///
+/// # `verify` or `verify_live`?
+///
+/// [`verify`](Authority::verify) is synchronous, takes no lock and touches no
+/// store: it proves the access token was signed by a key of the keyring and
+/// has not expired. A logged-out session's access tokens therefore still
+/// pass `verify` until their `exp` — at most
+/// [`access_ttl`](Policy::access_ttl) later. [`verify_live`](Authority::verify_live)
+/// also loads the session, so logout, logout-all and reuse revocation take
+/// effect at once, at the cost of one store read per request.
+pub struct Authority<S, C, R> {
+    keys: Keyring,
+    policy: Policy,
+    store: S,
+    clock: C,
+    rng: R,
+}
+
+/// What login and refresh return, serialising to Directus's shape
+/// `{"access_token", "refresh_token", "expires"}`.
+///
+/// `Debug` redacts both tokens.
+#[derive(Clone, Serialize)]
+pub struct TokenPair {
+    /// The access token (a JWT) for `Authorization: Bearer`.
+    pub access_token: String,
+    /// The refresh token, for [`Authority::refresh`] and [`Authority::logout`].
+    pub refresh_token: String,
+    /// Milliseconds from issue until the access token expires.
+    pub expires: u64,
+    /// When the access token expires.
+    #[serde(skip)]
+    pub expires_at: UnixMillis,
+    /// The session the pair belongs to.
+    #[serde(skip)]
+    pub session_id: SessionId,
+}
+
+#[cfg(feature = "std")]
+impl<S: SessionStore> Authority<S, crate::time::SystemClock, crate::random::OsRandom> {
+    /// An authority on the system clock and the OS random source.
+    #[must_use]
+    pub fn new(keys: Keyring, policy: Policy, store: S) -> Self {
+        Self::from_parts(
+            keys,
+            policy,
+            store,
+            crate::time::SystemClock,
+            crate::random::OsRandom,
+        )
+    }
+}
+
+impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
+    /// An authority from all its parts (the constructor without `std`).
+    #[must_use]
+    pub fn from_parts(keys: Keyring, policy: Policy, store: S, clock: C, rng: R) -> Self {
+        Self {
+            keys,
+            policy,
+            store,
+            clock,
+            rng,
+        }
+    }
+
+    /// The same authority reading `clock` instead.
+    #[must_use]
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> Authority<S, C2, R> {
+        Authority {
+            keys: self.keys,
+            policy: self.policy,
+            store: self.store,
+            clock,
+            rng: self.rng,
+        }
+    }
+
+    /// The same authority drawing from `rng` instead (e.g. a [`SharedRng`](crate::SharedRng)).
+    #[must_use]
+    pub fn with_random<R2: RandomSource>(self, rng: R2) -> Authority<S, C, R2> {
+        Authority {
+            keys: self.keys,
+            policy: self.policy,
+            store: self.store,
+            clock: self.clock,
+            rng,
+        }
+    }
+
+    /// The keyring.
+    #[must_use]
+    pub fn keyring(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// The policy.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Starts a session for `subject` carrying the application's `claims`
+    /// (any `Serialize` that makes a JSON object; `()` for none).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSubject`], [`Error::InvalidClaims`], [`Error::Random`],
+    /// [`Error::Store`].
+    pub async fn login<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &T,
+    ) -> Result<TokenPair, Error> {
+        self.login_with(subject, claims, Metadata::new()).await
+    }
+
+    /// [`login`](Authority::login), recording `metadata` (user agent, IP, …)
+    /// with the session for [`sessions`](Authority::sessions) to list.
+    ///
+    /// # Errors
+    /// As [`login`](Authority::login).
+    pub async fn login_with<T: Serialize + ?Sized>(
+        &self,
+        subject: &str,
+        claims: &T,
+        metadata: Metadata,
+    ) -> Result<TokenPair, Error> {
+        if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
+            return Err(Error::InvalidSubject);
+        }
+        let claims = claims_json(claims, &self.policy)?;
+        let now = self.clock.now();
+        let mut attempt = 0;
+        loop {
+            let mut random = [0u8; 64];
+            self.rng.fill(&mut random)?;
+            let (id, rest) = random.split_at(16);
+            let (secret, jti) = rest.split_at(32);
+            let id = SessionId::from_bytes(array(id));
+            let (record, refresh_token) = session::start(
+                &self.keys,
+                &self.policy,
+                id,
+                String::from(subject),
+                claims.clone(),
+                metadata.clone(),
+                array(secret),
+                now,
+            );
+            let pair = self.pair(&record, refresh_token, array(jti), now);
+            zeroize::Zeroize::zeroize(&mut random);
+            match self.store.insert(record).await {
+                Ok(()) => return Ok(pair),
+                // A colliding 128-bit random id means a broken RNG or store;
+                // a few fresh draws tell the two apart.
+                Err(e) if e.is_conflict() && attempt < 3 => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Verifies an access token statelessly: signature, type and claims.
+    /// Synchronous, lock-free, no store access. See the type docs for what
+    /// it does not catch.
+    ///
+    /// # Errors
+    /// See [`access::verify`].
+    pub fn verify<Cl: DeserializeOwned>(
+        &self,
+        access_token: &str,
+    ) -> Result<AccessClaims<Cl>, Error> {
+        access::verify(access_token, &self.keys, &self.policy, self.clock.now())
+    }
+
+    /// [`verify`](Authority::verify), then checks that the session is still
+    /// active, so that logout takes effect at once.
+    ///
+    /// # Errors
+    /// As `verify`, and [`Error::UnknownSession`], [`Error::SessionRevoked`],
+    /// [`Error::SessionExpired`], [`Error::Store`].
+    pub async fn verify_live<Cl: DeserializeOwned>(
+        &self,
+        access_token: &str,
+    ) -> Result<AccessClaims<Cl>, Error> {
+        let now = self.clock.now();
+        let claims = access::verify::<Cl>(access_token, &self.keys, &self.policy, now)?;
+        let record = self
+            .store
+            .get(&claims.sid)
+            .await?
+            .ok_or(Error::UnknownSession)?;
+        if record.subject != claims.sub {
+            return Err(Error::UnknownSession);
+        }
+        session::check_active(&record, now)?;
+        Ok(claims)
+    }
+
+    /// Trades a refresh token for a new pair; the presented token is spent.
+    ///
+    /// Presenting a spent token outside the grace window revokes the whole
+    /// session and fails with [`Error::RefreshReused`]. Inside the window the
+    /// immediate predecessor gets the successor already issued.
+    ///
+    /// # Errors
+    /// Those of [`RefreshToken::parse`] (a forgery never reaches the store),
+    /// [`Error::UnknownSession`], [`Error::SessionRevoked`],
+    /// [`Error::SessionExpired`], [`Error::RefreshReused`], [`Error::Random`],
+    /// [`Error::Store`].
+    pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair, Error> {
+        self.refresh_inner(refresh_token, None).await
+    }
+
+    /// [`refresh`](Authority::refresh), replacing the session's application
+    /// claims (e.g. a changed role) for this and every later access token.
+    ///
+    /// # Errors
+    /// As [`refresh`](Authority::refresh), and [`Error::InvalidClaims`].
+    pub async fn refresh_with_claims<T: Serialize + ?Sized>(
+        &self,
+        refresh_token: &str,
+        claims: &T,
+    ) -> Result<TokenPair, Error> {
+        let claims = claims_json(claims, &self.policy)?.unwrap_or_default();
+        self.refresh_inner(refresh_token, Some(claims)).await
+    }
+
+    async fn refresh_inner(&self, token: &str, claims: Option<String>) -> Result<TokenPair, Error> {
+        let now = self.clock.now();
+        let token = RefreshToken::parse(token, &self.keys, self.policy.max_token_bytes())?;
+        let mut jti = [0u8; 16];
+        self.rng.fill(&mut jti)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let current = self.load(token.session_id()).await?;
+            let decision = session::decide_refresh(
+                &current,
+                &token,
+                &self.keys,
+                &self.policy,
+                now,
+                claims.clone(),
+            )?;
+            let result = match decision {
+                RefreshDecision::Rotate {
+                    next,
+                    refresh_token,
+                } => {
+                    let pair = self.pair(&next, refresh_token, jti, now);
+                    self.store
+                        .compare_and_swap(current.version, next)
+                        .await
+                        .map(|()| Ok(pair))
+                }
+                RefreshDecision::Grace {
+                    refresh_token,
+                    update: None,
+                } => {
+                    return Ok(self.pair(&current, refresh_token, jti, now));
+                }
+                RefreshDecision::Grace {
+                    refresh_token,
+                    update: Some(next),
+                } => {
+                    let pair = self.pair(&next, refresh_token, jti, now);
+                    self.store
+                        .compare_and_swap(current.version, next)
+                        .await
+                        .map(|()| Ok(pair))
+                }
+                RefreshDecision::Revoke { next } => self
+                    .store
+                    .compare_and_swap(current.version, next)
+                    .await
+                    .map(|()| Err(Error::RefreshReused)),
+            };
+            match result {
+                Ok(outcome) => return outcome,
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::conflict().into())
+    }
+
+    /// Revokes the session of `refresh_token` (any authentic token of it,
+    /// spent ones included). Logging out twice, or out of an expired or
+    /// purged session, is `Ok`.
+    ///
+    /// # Errors
+    /// Those of [`RefreshToken::parse`] (forgeries change nothing),
+    /// [`Error::BadSignature`] for a secret that does not match, [`Error::Store`].
+    pub async fn logout(&self, refresh_token: &str) -> Result<(), Error> {
+        let now = self.clock.now();
+        let token = RefreshToken::parse(refresh_token, &self.keys, self.policy.max_token_bytes())?;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self.store.get(token.session_id()).await? else {
+                return Ok(());
+            };
+            let Some(next) = session::decide_logout(&current, &token, now)? else {
+                return Ok(());
+            };
+            match self.store.compare_and_swap(current.version, next).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::conflict().into())
+    }
+
+    /// Revokes every active session of `subject` except `except` ("log out my
+    /// other devices"; `None` on password change). Returns how many it revoked.
+    ///
+    /// # Errors
+    /// [`Error::Store`]; sessions revoked before the failure stay revoked.
+    pub async fn logout_all(
+        &self,
+        subject: &str,
+        except: Option<&SessionId>,
+    ) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut revoked = 0;
+        for listed in self.store.list_by_subject(subject).await? {
+            if Some(&listed.id) == except || listed.subject != subject {
+                continue;
+            }
+            let mut current = listed;
+            let mut attempts = 0;
+            while let Some(next) = session::revoke(&current, now, RevokeReason::LogoutAll) {
+                match self.store.compare_and_swap(current.version, next).await {
+                    Ok(()) => {
+                        revoked += 1;
+                        break;
+                    }
+                    Err(e) if e.is_conflict() && attempts < MAX_ATTEMPTS => {
+                        attempts += 1;
+                        match self.store.get(&current.id).await? {
+                            Some(fresh) => current = fresh,
+                            None => break,
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// The active sessions of `subject`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn sessions(&self, subject: &str) -> Result<Vec<SessionInfo>, Error> {
+        let now = self.clock.now();
+        let mut list: Vec<SessionInfo> = self
+            .store
+            .list_by_subject(subject)
+            .await?
+            .iter()
+            .filter(|s| s.subject == subject && s.is_active(now))
+            .map(Session::info)
+            .collect();
+        list.sort_by_key(|s| (s.created_at, s.id));
+        Ok(list)
+    }
+
+    /// Deletes every session that has expired; returns how many.
+    /// Revoked sessions are kept until they would have expired, so that a
+    /// stolen token of theirs still reports [`Error::SessionRevoked`].
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn purge_expired(&self) -> Result<u64, Error> {
+        Ok(self.store.purge_expired(self.clock.now()).await?)
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Session, Error> {
+        self.store.get(id).await?.ok_or(Error::UnknownSession)
+    }
+
+    fn pair(
+        &self,
+        record: &Session,
+        refresh_token: String,
+        jti: [u8; 16],
+        now: UnixMillis,
+    ) -> TokenPair {
+        let access = access::sign(
+            &self.keys,
+            &self.policy,
+            &record.subject,
+            &record.id,
+            record.claims.as_deref(),
+            jti,
+            now,
+            record.absolute_expires_at,
+        );
+        TokenPair {
+            access_token: access.token,
+            refresh_token,
+            expires: access
+                .expires_at
+                .as_millis()
+                .saturating_sub(now.as_millis()),
+            expires_at: access.expires_at,
+            session_id: record.id,
+        }
+    }
+}
+
+/// The registered claims an application may not set itself.
+const REGISTERED: [&str; 8] = ["sub", "sid", "iat", "exp", "jti", "iss", "aud", "nbf"];
+
+/// Serialises the application's claims to a compact JSON object (`None` for
+/// `()`, `null` or `{}`), refusing anything else and registered names.
+fn claims_json<T: Serialize + ?Sized>(
+    claims: &T,
+    policy: &Policy,
+) -> Result<Option<String>, Error> {
+    let value = serde_json::to_value(claims)
+        .map_err(|_| Error::InvalidClaims("not serialisable to JSON"))?;
+    let map = match value {
+        serde_json::Value::Null => return Ok(None),
+        serde_json::Value::Object(map) => map,
+        _ => return Err(Error::InvalidClaims("must serialise to a JSON object")),
+    };
+    if map.is_empty() {
+        return Ok(None);
+    }
+    if map.keys().any(|k| REGISTERED.contains(&k.as_str())) {
+        return Err(Error::InvalidClaims(
+            "names a registered claim (sub, sid, iat, exp, jti, iss, aud, nbf)",
+        ));
+    }
+    let json = serde_json::to_string(&map)
+        .map_err(|_| Error::InvalidClaims("not serialisable to JSON"))?;
+    if json.len() > policy.max_claims_bytes() {
+        return Err(Error::InvalidClaims(
+            "larger than the policy's max_claims_bytes",
+        ));
+    }
+    Ok(Some(json))
+}
+
+fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&bytes[..N]);
+    out
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &"<redacted>")
+            .field("expires", &self.expires)
+            .field("expires_at", &self.expires_at)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+impl<S: fmt::Debug, C: fmt::Debug, R> fmt::Debug for Authority<S, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authority")
+            .field("keys", &self.keys)
+            .field("policy", &self.policy)
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod access;
+mod authority;
+mod encoding;
+mod error;
+mod keys;
+#[cfg(feature = "std")]
+mod memory;
+mod policy;
+mod random;
+pub mod refresh;
+pub mod session;
+mod store;
+mod time;
+
+pub use access::AccessClaims;
+pub use authority::{Authority, MAX_SUBJECT_LEN, TokenPair};
+pub use error::{Error, Malformed, RevokeReason};
+pub use keys::{KeyId, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
+#[cfg(feature = "std")]
+pub use memory::MemoryStore;
+pub use policy::Policy;
+pub use random::RandomSource;
+#[cfg(feature = "std")]
+pub use random::{OsRandom, SharedRng};
+pub use session::{Metadata, Revocation, Session, SessionId, SessionInfo};
+pub use store::{SessionStore, StoreError, StoreErrorKind};
+#[cfg(feature = "std")]
+pub use time::SystemClock;
+pub use time::{Clock, ManualClock, UnixMillis};

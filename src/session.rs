@@ -1,0 +1,405 @@
+//! The session record and its pure transitions.
+//!
+//! Everything here decides from its arguments alone: the current record, the
+//! presented (already tag-verified) token, the keys, the policy and `now`.
+//! The [`Authority`](crate::Authority) only loads the record, calls these
+//! functions and compare-and-swaps what they return.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::str::FromStr;
+
+use crate::encoding;
+use crate::error::{Error, Malformed, RevokeReason};
+use crate::keys::{KeyId, Keyring};
+use crate::policy::Policy;
+use crate::refresh::{self, RefreshSecret, RefreshToken, SecretHash};
+use crate::time::UnixMillis;
+
+/// A session id: 128 random bits, shown as 22 characters of base64url.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId([u8; 16]);
+
+/// Application metadata recorded at login (user agent, IP address, …).
+pub type Metadata = Vec<(String, String)>;
+
+/// One login: the record a [`SessionStore`](crate::SessionStore) keeps.
+///
+/// Stores persist it as they like (it is `Serialize`); they must index it by
+/// [`id`](Session::id), by [`subject`](Session::subject) and by
+/// [`expires_at`](Session::expires_at) for purging, and compare-and-swap on
+/// [`version`](Session::version). It holds no secret: only hashes of refresh
+/// secrets (DESIGN.md I6).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    /// The session id.
+    pub id: SessionId,
+    /// Whom it belongs to. Never changes.
+    pub subject: String,
+    /// Incremented by every write; the compare-and-swap key.
+    pub version: u64,
+    /// Generation of the current refresh token.
+    pub generation: u64,
+    /// Key under which the current refresh token was issued.
+    pub key_id: KeyId,
+    /// `SHA-256` of the current refresh secret.
+    pub current_hash: SecretHash,
+    /// `SHA-256` of the previous refresh secret (for the grace window).
+    pub previous_hash: Option<SecretHash>,
+    /// When the session was created (login).
+    pub created_at: UnixMillis,
+    /// When the current refresh token was issued (login or last rotation).
+    pub rotated_at: UnixMillis,
+    /// Idle expiry: `rotated_at + refresh_ttl`.
+    pub idle_expires_at: UnixMillis,
+    /// Absolute expiry: `created_at + max_session_age`, if set.
+    pub absolute_expires_at: Option<UnixMillis>,
+    /// Set once the session is revoked; never unset (DESIGN.md I3).
+    pub revoked: Option<Revocation>,
+    /// The application's claims as a compact JSON object, if any.
+    pub claims: Option<String>,
+    /// Metadata recorded at login.
+    pub metadata: Metadata,
+}
+
+/// When and why a session was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Revocation {
+    /// When.
+    pub at: UnixMillis,
+    /// Why.
+    pub reason: RevokeReason,
+}
+
+/// What [`Authority::sessions`](crate::Authority::sessions) lists: a session
+/// as a user would see it on a "your devices" page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionInfo {
+    /// The session id.
+    pub id: SessionId,
+    /// When it was created (login).
+    pub created_at: UnixMillis,
+    /// When it was last refreshed (equal to `created_at` before the first refresh).
+    pub last_refreshed_at: UnixMillis,
+    /// When it expires unless refreshed again (or its absolute expiry).
+    pub expires_at: UnixMillis,
+    /// Metadata recorded at login.
+    pub metadata: Metadata,
+}
+
+/// The outcome of [`decide_refresh`].
+#[derive(Debug)]
+#[must_use]
+pub enum RefreshDecision {
+    /// The current token: store `next` (compare-and-swap against the
+    /// record's version) and hand out `refresh_token`.
+    Rotate {
+        /// The record to store.
+        next: Session,
+        /// The successor refresh token.
+        refresh_token: String,
+    },
+    /// The immediate predecessor inside the grace window: hand out the
+    /// successor that was already issued. Nothing to store unless `update`
+    /// (new claims) is set.
+    Grace {
+        /// The successor refresh token, identical to the one first issued.
+        refresh_token: String,
+        /// A record to store when the claims changed.
+        update: Option<Session>,
+    },
+    /// Reuse of a spent token: store `next` (the revoked record), then
+    /// report [`Error::RefreshReused`].
+    Revoke {
+        /// The revoked record.
+        next: Session,
+    },
+}
+
+/// Creates the record and the first refresh token of a new session.
+///
+/// `secret` must come from a cryptographically secure random source.
+#[must_use]
+#[allow(clippy::too_many_arguments)] // a constructor of a record with this many parts
+pub fn start(
+    keyring: &Keyring,
+    policy: &Policy,
+    id: SessionId,
+    subject: String,
+    claims: Option<String>,
+    metadata: Metadata,
+    secret: [u8; 32],
+    now: UnixMillis,
+) -> (Session, String) {
+    let entry = keyring.signing();
+    let secret = RefreshSecret(secret);
+    let token = refresh::mint(entry, &id, 0, &secret);
+    let session = Session {
+        id,
+        subject,
+        version: 0,
+        generation: 0,
+        key_id: entry.id.clone(),
+        current_hash: secret.hash(),
+        previous_hash: None,
+        created_at: now,
+        rotated_at: now,
+        idle_expires_at: now.saturating_add(policy.refresh_ttl()),
+        absolute_expires_at: policy.max_session_age().map(|age| now.saturating_add(age)),
+        revoked: None,
+        claims,
+        metadata,
+    };
+    (session, token)
+}
+
+/// Decides what a refresh with `token` does to `session` at `now`.
+///
+/// `new_claims` replaces the stored application claims when given.
+///
+/// # Errors
+/// - [`Error::SessionRevoked`] / [`Error::SessionExpired`] when the session is over;
+/// - [`Error::BadSignature`] when the token's tag verified but its secret
+///   does not match the record (only a holder of the keys can make one):
+///   refused without any change, like every forgery;
+/// - [`Error::UnknownKey`] when a grace-window successor's key was removed;
+/// - [`Error::UnknownSession`] when `token` names another session.
+pub fn decide_refresh(
+    session: &Session,
+    token: &RefreshToken,
+    keyring: &Keyring,
+    policy: &Policy,
+    now: UnixMillis,
+    new_claims: Option<String>,
+) -> Result<RefreshDecision, Error> {
+    check_live(session, token, now)?;
+    let presented = token.secret_hash();
+    let g = token.generation();
+    if g == session.generation {
+        if !presented.ct_matches(&session.current_hash) {
+            return Err(Error::BadSignature);
+        }
+        let entry = keyring.signing();
+        let next_gen = session.generation.saturating_add(1);
+        let secret = token.secret().successor(entry, &session.id, next_gen);
+        let mut next = session.clone();
+        next.version = session.version.saturating_add(1);
+        next.generation = next_gen;
+        next.key_id = entry.id.clone();
+        next.previous_hash = Some(session.current_hash);
+        next.current_hash = secret.hash();
+        next.rotated_at = now;
+        next.idle_expires_at = now.saturating_add(policy.refresh_ttl());
+        if let Some(claims) = new_claims {
+            next.claims = Some(claims).filter(|c| !c.is_empty());
+        }
+        let refresh_token = refresh::mint(entry, &session.id, next_gen, &secret);
+        return Ok(RefreshDecision::Rotate {
+            next,
+            refresh_token,
+        });
+    }
+    if g > session.generation {
+        // Authentic tag, impossible generation: made with our keys, not by us.
+        return Err(Error::BadSignature);
+    }
+    let is_predecessor = g.saturating_add(1) == session.generation;
+    if is_predecessor {
+        let Some(previous) = &session.previous_hash else {
+            return Err(Error::BadSignature);
+        };
+        if !presented.ct_matches(previous) {
+            return Err(Error::BadSignature);
+        }
+        if now < session.rotated_at.saturating_add(policy.reuse_grace()) {
+            let entry = keyring
+                .entry(session.key_id.as_str().as_bytes())
+                .ok_or(Error::UnknownKey)?;
+            let secret = token
+                .secret()
+                .successor(entry, &session.id, session.generation);
+            if secret.hash().ct_matches(&session.current_hash) {
+                let update = new_claims.map(|claims| {
+                    let mut next = session.clone();
+                    next.version = session.version.saturating_add(1);
+                    next.claims = Some(claims).filter(|c| !c.is_empty());
+                    next
+                });
+                let refresh_token = refresh::mint(entry, &session.id, session.generation, &secret);
+                return Ok(RefreshDecision::Grace {
+                    refresh_token,
+                    update,
+                });
+            }
+        }
+    }
+    Ok(RefreshDecision::Revoke {
+        next: revoked(session, now, RevokeReason::Reuse),
+    })
+}
+
+/// Decides what a logout with `token` does: `Some(record)` to store, or
+/// `None` when there is nothing to change (already revoked or expired), which
+/// makes logout idempotent.
+///
+/// Any authentic token of the session may log it out, spent ones included.
+///
+/// # Errors
+/// [`Error::BadSignature`] when the token's secret does not match the record
+/// for its generation; [`Error::UnknownSession`] when it names another session.
+pub fn decide_logout(
+    session: &Session,
+    token: &RefreshToken,
+    now: UnixMillis,
+) -> Result<Option<Session>, Error> {
+    if token.session_id() != &session.id {
+        return Err(Error::UnknownSession);
+    }
+    let presented = token.secret_hash();
+    let g = token.generation();
+    let matches = if g == session.generation {
+        presented.ct_matches(&session.current_hash)
+    } else if g.saturating_add(1) == session.generation {
+        session
+            .previous_hash
+            .is_some_and(|p| presented.ct_matches(&p))
+    } else {
+        g < session.generation
+    };
+    if !matches {
+        return Err(Error::BadSignature);
+    }
+    Ok(revoke(session, now, RevokeReason::Logout))
+}
+
+/// The revoked record to store, or `None` when `session` is already revoked
+/// or expired at `now` (nothing to change).
+#[must_use]
+pub fn revoke(session: &Session, now: UnixMillis, reason: RevokeReason) -> Option<Session> {
+    if session.revoked.is_some() || now >= session.expires_at() {
+        return None;
+    }
+    Some(revoked(session, now, reason))
+}
+
+/// Checks that `session` is live at `now`.
+///
+/// # Errors
+/// [`Error::SessionRevoked`] or [`Error::SessionExpired`].
+pub fn check_active(session: &Session, now: UnixMillis) -> Result<(), Error> {
+    if let Some(r) = session.revoked {
+        return Err(Error::SessionRevoked {
+            at: r.at,
+            reason: r.reason,
+        });
+    }
+    let expiry = session.expires_at();
+    if now >= expiry {
+        return Err(Error::SessionExpired { at: expiry });
+    }
+    Ok(())
+}
+
+fn check_live(session: &Session, token: &RefreshToken, now: UnixMillis) -> Result<(), Error> {
+    if token.session_id() != &session.id {
+        return Err(Error::UnknownSession);
+    }
+    check_active(session, now)
+}
+
+fn revoked(session: &Session, now: UnixMillis, reason: RevokeReason) -> Session {
+    let mut next = session.clone();
+    next.version = session.version.saturating_add(1);
+    next.revoked = Some(Revocation { at: now, reason });
+    next
+}
+
+impl Session {
+    /// When the session ends unless refreshed: the earlier of the idle and
+    /// the absolute expiry. Valid strictly before this instant.
+    #[must_use]
+    pub fn expires_at(&self) -> UnixMillis {
+        match self.absolute_expires_at {
+            Some(abs) => abs.min(self.idle_expires_at),
+            None => self.idle_expires_at,
+        }
+    }
+
+    /// Whether it is neither revoked nor expired at `now`.
+    #[must_use]
+    pub fn is_active(&self, now: UnixMillis) -> bool {
+        check_active(self, now).is_ok()
+    }
+
+    /// The user-facing view of it.
+    #[must_use]
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            id: self.id,
+            created_at: self.created_at,
+            last_refreshed_at: self.rotated_at,
+            expires_at: self.expires_at(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+impl SessionId {
+    /// The id made of these 16 bytes (draw them from a secure random source).
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Its 16 bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl FromStr for SessionId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        encoding::decode_array(s.as_bytes())
+            .map(Self)
+            .map_err(|_| Malformed::SessionId.into())
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = String::with_capacity(22);
+        encoding::encode_into(&self.0, &mut buf);
+        f.write_str(&buf)
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+impl serde::Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SessionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SessionId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a session id (22 characters of base64url)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SessionId, E> {
+                v.parse().map_err(|_| E::custom("invalid session id"))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
