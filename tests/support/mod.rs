@@ -11,8 +11,8 @@ use std::time::Duration;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tokenlife::{
-    Authority, Keyring, ManualClock, MemoryStore, Policy, Session, SessionId, SessionStore, SharedRng,
-    StoreError, StoreErrorKind, UnixMillis,
+    Authority, Keyring, ManualClock, MemoryStore, Policy, Session, SessionId, SessionStore,
+    SharedRng, StoreError, StoreErrorKind, UnixMillis,
 };
 
 /// The instant every test starts at: a whole second, so `exp` is exact.
@@ -96,7 +96,12 @@ pub struct FaultyStore<S> {
 
 impl<S> FaultyStore<S> {
     pub fn new(inner: S) -> Self {
-        Self { inner, calls: AtomicUsize::new(0), plan: Mutex::new(Vec::new()), log: Mutex::new(Vec::new()) }
+        Self {
+            inner,
+            calls: AtomicUsize::new(0),
+            plan: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+        }
     }
 
     /// The call with overall index `call` (from now on counting continues) gets `fault`.
@@ -165,7 +170,11 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
         }
         late(f, self.inner.get(id).await)
     }
-    async fn compare_and_swap(&self, expected_version: u64, next: Session) -> Result<(), StoreError> {
+    async fn compare_and_swap(
+        &self,
+        expected_version: u64,
+        next: Session,
+    ) -> Result<(), StoreError> {
         let f = self.take(Op::Cas);
         if let Some(e) = early(f) {
             return Err(e);
