@@ -406,3 +406,35 @@ impl<S: tokenlife::SessionStore> Inspect for TestAuthority<S> {
         v["kid"].as_str().unwrap().to_string()
     }
 }
+
+#[test]
+fn authority_is_shareable_and_its_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_shared<T: Send + Sync + 'static>() {}
+    assert_shared::<TestAuthority>();
+    let (auth, _clock, _store) = authority(Policy::default());
+    let claims = role("r");
+    let login = auth.login("a", &claims);
+    assert_send(&login);
+    let pair = block_on(login).unwrap();
+    let futures = (
+        auth.refresh(&pair.refresh_token),
+        auth.verify_live::<Role>(&pair.access_token),
+        auth.logout(&pair.refresh_token),
+        auth.logout_all("a", None),
+        auth.sessions("a"),
+        auth.purge_expired(),
+    );
+    assert_send(&futures);
+    let (refreshed, live, ..) = block_on(async {
+        (
+            futures.0.await,
+            futures.1.await,
+            futures.2.await,
+            futures.3.await,
+            futures.4.await,
+            futures.5.await,
+        )
+    });
+    assert!(refreshed.is_ok() && live.is_ok());
+}
