@@ -25,6 +25,8 @@ mod random;
 pub mod refresh;
 pub mod session;
 mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod time;
 
 pub use access::AccessClaims;
