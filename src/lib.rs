@@ -15,6 +15,7 @@ extern crate std;
 
 pub mod access;
 mod authority;
+pub mod client;
 mod encoding;
 mod error;
 mod keys;
