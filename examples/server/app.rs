@@ -277,7 +277,9 @@ async fn refresh<S: SessionStore + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: TokenRequest = read_json(&headers, body).await?;
+    let mut request: TokenRequest = read_json(&headers, body).await?;
+    // Directus treats an empty token as none.
+    request.refresh_token = request.refresh_token.filter(|t| !t.is_empty());
     // Directus: without a mode, a token in the body means json mode.
     let mode = request.mode.unwrap_or(if request.refresh_token.is_some() {
         Mode::Json
@@ -297,7 +299,8 @@ async fn logout<S: SessionStore + 'static>(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: TokenRequest = read_json(&headers, body).await?;
+    let mut request: TokenRequest = read_json(&headers, body).await?;
+    request.refresh_token = request.refresh_token.filter(|t| !t.is_empty());
     let from_cookie = cookie(&headers, REFRESH_COOKIE);
     let clear_cookie = from_cookie.is_some() || request.mode == Some(Mode::Cookie);
     let token = request
