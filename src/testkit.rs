@@ -421,8 +421,8 @@ pub fn purge_expired_is_exact_to_the_millisecond<S: SessionStore>(store: &S) {
     assert_eq!(
         purged(t.saturating_sub(MS)),
         1,
-        "{CHECK}: purge_expired(t - 1 ms) must delete only the session that expired at t - 2 ms \
-         (sessions expiring at t are still valid at t - 1 ms)"
+        "{CHECK}: purge_expired(t - 1 ms) must delete only the session expiring at t - 1 ms \
+         (those expiring at t are still valid at t - 1 ms)"
     );
     assert_eq!(
         get(store, &revoked_before_t.id, CHECK),
@@ -631,6 +631,7 @@ where
 }
 
 /// The index of the only success; every other outcome must be a conflict.
+#[track_caller]
 fn one_winner(outcomes: &[Result<(), StoreError>], check: &str, what: &str) -> usize {
     let winners: Vec<usize> = (0..outcomes.len())
         .filter(|&i| outcomes[i].is_ok())
@@ -651,26 +652,33 @@ fn one_winner(outcomes: &[Result<(), StoreError>], check: &str, what: &str) -> u
     winners[0]
 }
 
+#[track_caller]
 fn get<S: SessionStore>(store: &S, id: &SessionId, check: &str) -> Option<Session> {
-    block_on(store.get(id))
-        .unwrap_or_else(|e| panic!("{check}: get({id}) failed: {}", describe(&e)))
+    match block_on(store.get(id)) {
+        Ok(found) => found,
+        Err(e) => panic!("{check}: get({id}) failed: {}", describe(&e)),
+    }
 }
 
+#[track_caller]
 fn list<S: SessionStore>(store: &S, subject: &str, check: &str) -> Vec<Session> {
-    block_on(store.list_by_subject(subject)).unwrap_or_else(|e| {
-        panic!(
+    match block_on(store.list_by_subject(subject)) {
+        Ok(listed) => listed,
+        Err(e) => panic!(
             "{check}: list_by_subject({subject:?}) failed: {}",
             describe(&e)
-        )
-    })
+        ),
+    }
 }
 
+#[track_caller]
 fn ok(result: Result<(), StoreError>, check: &str, what: &str) {
     if let Err(e) = result {
         panic!("{check}: {what} must succeed, but failed: {}", describe(&e));
     }
 }
 
+#[track_caller]
 fn conflict(result: Result<(), StoreError>, check: &str, what: &str) {
     match result {
         Err(e) if e.kind() == StoreErrorKind::Conflict => {}
