@@ -1,0 +1,424 @@
+//! `cargo bench --bench compare`: tokenlife against its peers, in one run.
+//!
+//! Every measured function runs in short batches, and the batches of all
+//! functions alternate round after round (in a rotating order), so that the
+//! drift of a shared, loaded machine hits them alike. Each ratio is the
+//! median over rounds of the ratio *within* a round. The last line says
+//! whether each target of the performance issue is met.
+//!
+//! Set `COMPARE_ROUNDS` (default 31) and `COMPARE_BATCH_MS` (default 2) to
+//! trade time for precision; `COMPARE_SESSIONS` (default 1000000) sizes the
+//! large store.
+
+mod support;
+
+use std::cell::RefCell;
+use std::hint::black_box;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pollster::block_on;
+use support::*;
+use tokenlife::{AccessClaims, TokenPair};
+
+/// One measured function; `prepare` (untimed) readies `n` calls of `run`.
+struct Op {
+    name: &'static str,
+    prepare: Box<dyn FnMut(usize)>,
+    run: Box<dyn FnMut()>,
+    iters: usize,
+    samples: Vec<f64>,
+}
+
+impl Op {
+    fn new(name: &'static str, run: impl FnMut() + 'static) -> Self {
+        Self::prepared(name, |_| {}, run)
+    }
+
+    fn prepared(
+        name: &'static str,
+        prepare: impl FnMut(usize) + 'static,
+        run: impl FnMut() + 'static,
+    ) -> Self {
+        Self {
+            name,
+            prepare: Box::new(prepare),
+            run: Box::new(run),
+            iters: 1,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Nanoseconds per call over one batch.
+    fn batch(&mut self) -> f64 {
+        (self.prepare)(self.iters);
+        let start = Instant::now();
+        for _ in 0..self.iters {
+            (self.run)();
+        }
+        start.elapsed().as_nanos() as f64 / self.iters as f64
+    }
+
+    fn calibrate(&mut self, target: Duration) {
+        // Warm up (caches, lazily built state), then double the batch until
+        // it takes about `target`.
+        self.iters = 1;
+        let mut warm = Duration::ZERO;
+        while warm < target * 4 {
+            let ns = self.batch();
+            warm += Duration::from_nanos((ns * self.iters as f64) as u64);
+            self.iters = (self.iters * 2).min(1 << 20);
+        }
+        let ns = self.batch().max(1.0);
+        self.iters = ((target.as_nanos() as f64 / ns) as usize).clamp(8, 1 << 20);
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter or `--list` means a test run.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let rounds: usize = env_or("COMPARE_ROUNDS", 31);
+    let batch = Duration::from_millis(env_or("COMPARE_BATCH_MS", 2));
+    let big: u64 = env_or("COMPARE_SESSIONS", 1_000_000);
+
+    eprintln!("compare: measuring a store of {big} sessions (36-byte subjects, no claims) …");
+    let rss_per = store_rss_per_session(big);
+    eprintln!("compare: building stores of 1000 and {big} sessions …");
+    let (small, small_pairs) = populated(1_000);
+    let (large, large_pairs) = populated(big);
+    let secret = access_secret(&small);
+    let peer = Rc::new(Peer::new(&secret));
+    let floor = Floor::new(&secret);
+
+    let token = small_pairs[0].access_token.clone();
+    let claims: AccessClaims<Role> = small.verify(&token).expect("verify");
+    let peer_claims = jwt_claims(&claims);
+    assert_eq!(
+        peer.decode(&token).sub,
+        claims.sub,
+        "the peer reads our token"
+    );
+    let input = signing_input(&token).to_owned();
+
+    let os_auth = Rc::new(os_authority());
+    let mut ops: Vec<Op> = Vec::new();
+    {
+        let (a, t) = (small.clone(), token.clone());
+        ops.push(Op::new("verify", move || {
+            black_box(a.verify::<Role>(black_box(&t)).expect("verify"));
+        }));
+        let (a, t) = (small.clone(), token.clone());
+        ops.push(Op::new("verify_live", move || {
+            black_box(block_on(a.verify_live::<Role>(black_box(&t))).expect("live"));
+        }));
+        let (p, t) = (peer.clone(), token.clone());
+        ops.push(Op::new("jsonwebtoken::decode", move || {
+            black_box(p.decode(black_box(&t)));
+        }));
+        ops.push(Op::new("HMAC-SHA256 floor", move || {
+            black_box(floor.mac(black_box(input.as_bytes())));
+        }));
+        let p = peer.clone();
+        ops.push(Op::new("jsonwebtoken::encode", move || {
+            black_box(p.encode(black_box(&peer_claims)));
+        }));
+    }
+    for (name, tag, os) in [
+        ("login (ChaCha20)", 1u64, false),
+        ("login (OS random)", 2, true),
+    ] {
+        // Subjects are made (untimed) before each batch.
+        let subjects: Rc<RefCell<Vec<String>>> = Rc::default();
+        let mut n = 0u64;
+        let s = subjects.clone();
+        let prepare = move |k: usize| {
+            let mut s = s.borrow_mut();
+            s.clear();
+            s.extend((0..k).map(|_| {
+                n += 1;
+                subject(tag << 40 | n)
+            }));
+        };
+        let (a, o) = (small.clone(), os_auth.clone());
+        let role = role();
+        ops.push(Op::prepared(name, prepare, move || {
+            let s = subjects.borrow_mut().pop().expect("prepared");
+            if os {
+                black_box(block_on(o.login(&s, &role)).expect("login"));
+            } else {
+                black_box(block_on(a.login(&s, &role)).expect("login"));
+            }
+        }));
+    }
+    for (name, auth, pairs) in [
+        ("refresh, 1k sessions", &small, &small_pairs),
+        ("refresh, 1M sessions", &large, &large_pairs),
+    ] {
+        let a = auth.clone();
+        let mut r = Refresher::new(pairs);
+        ops.push(Op::new(name, move || {
+            black_box(block_on(r.refresh(&a)));
+        }));
+    }
+    for (name, auth, tag) in [
+        ("logout, 1k sessions", &small, 3u64),
+        ("logout, 1M sessions", &large, 4u64),
+    ] {
+        // Logout spends a session, so each batch logs fresh ones in first.
+        let ready: Rc<RefCell<Vec<TokenPair>>> = Rc::default();
+        let (a, r) = (auth.clone(), ready.clone());
+        let mut n = 0u64;
+        let role = role();
+        let prepare = move |k: usize| {
+            let mut r = r.borrow_mut();
+            r.clear();
+            for _ in 0..k {
+                n += 1;
+                r.push(block_on(a.login(&subject(tag << 40 | n), &role)).expect("login"));
+            }
+            r.reverse();
+        };
+        let a = auth.clone();
+        ops.push(Op::prepared(name, prepare, move || {
+            let pair = ready.borrow_mut().pop().expect("prepared");
+            block_on(a.logout(&pair.refresh_token)).expect("logout");
+        }));
+    }
+    drop(large_pairs);
+
+    eprintln!("compare: calibrating …");
+    for op in &mut ops {
+        op.calibrate(batch);
+        // Logout batches log in as many sessions first; keep them short.
+        op.iters = op.iters.min(20_000);
+    }
+    eprintln!("compare: {rounds} rounds of {} functions …", ops.len());
+    for round in 0..rounds {
+        let n = ops.len();
+        for k in 0..n {
+            let op = &mut ops[(round + k) % n];
+            let ns = op.batch();
+            op.samples.push(ns);
+        }
+    }
+
+    let by =
+        |name: &str| -> &Vec<f64> { &ops.iter().find(|o| o.name == name).expect("an op").samples };
+    let ratio =
+        |a: &str, b: &str| -> f64 { median(by(a).iter().zip(by(b)).map(|(x, y)| x / y).collect()) };
+    let med = |name: &str| median(by(name).clone());
+
+    println!();
+    println!(
+        "{:<24} {:>12}  {:>28}  {:>10}",
+        "operation", "median", "vs jsonwebtoken (same run)", "vs floor"
+    );
+    let rows = [
+        ("HMAC-SHA256 floor", None, false),
+        ("verify", Some(("jsonwebtoken::decode", "decode")), true),
+        (
+            "verify_live",
+            Some(("jsonwebtoken::decode", "decode")),
+            true,
+        ),
+        ("jsonwebtoken::decode", None, true),
+        (
+            "login (ChaCha20)",
+            Some(("jsonwebtoken::encode", "encode")),
+            false,
+        ),
+        (
+            "login (OS random)",
+            Some(("jsonwebtoken::encode", "encode")),
+            false,
+        ),
+        (
+            "refresh, 1k sessions",
+            Some(("jsonwebtoken::encode", "encode")),
+            false,
+        ),
+        (
+            "refresh, 1M sessions",
+            Some(("jsonwebtoken::encode", "encode")),
+            false,
+        ),
+        (
+            "logout, 1k sessions",
+            Some(("jsonwebtoken::encode", "encode")),
+            false,
+        ),
+        (
+            "logout, 1M sessions",
+            Some(("jsonwebtoken::encode", "encode")),
+            false,
+        ),
+        ("jsonwebtoken::encode", None, true),
+    ];
+    for (name, peer, vs_floor) in rows {
+        let peer_col = match peer {
+            Some((p, short)) => format!("{:.2}× {short}", ratio(name, p)),
+            None => String::from("—"),
+        };
+        let floor_col = if vs_floor {
+            format!("{:.2}×", ratio(name, "HMAC-SHA256 floor"))
+        } else {
+            String::from("—")
+        };
+        println!(
+            "{:<24} {:>9.0} ns  {:>28}  {:>10}",
+            name,
+            med(name),
+            peer_col,
+            floor_col
+        );
+    }
+
+    let (one, two, scaling) = refresh_scaling(rounds.min(15));
+    println!();
+    println!(
+        "refresh throughput, distinct sessions: 1 thread {one:.0}/s, 2 threads {two:.0}/s: {scaling:.2}× \
+         (median of per-round ratios; machine has {} CPUs)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "memory of a {big}-session MemoryStore (one 36-byte subject each, no claims or metadata), \
+         resident: {rss_per:.0} B/session (heap bytes alone: cargo run --release --example memory)"
+    );
+
+    let speedup = 1.0 / ratio("verify", "jsonwebtoken::decode");
+    let checks = [
+        (
+            format!("verify {speedup:.1}× faster than decode (≥5)"),
+            speedup >= 5.0,
+        ),
+        {
+            let r = ratio("verify", "HMAC-SHA256 floor");
+            (format!("verify {r:.2}× floor (≤2.5)"), r <= 2.5)
+        },
+        {
+            let r = ratio("login (ChaCha20)", "jsonwebtoken::encode");
+            (format!("login {r:.2}× encode (≤1)"), r <= 1.0)
+        },
+        {
+            let r = ratio("refresh, 1M sessions", "jsonwebtoken::encode")
+                .max(ratio("refresh, 1k sessions", "jsonwebtoken::encode"));
+            (format!("refresh {r:.2}× encode (≤2)"), r <= 2.0)
+        },
+        {
+            let r = ratio("refresh, 1M sessions", "refresh, 1k sessions");
+            (format!("refresh 1M/1k {r:.2}× (≤1.3)"), r <= 1.3)
+        },
+        {
+            let r = ratio("verify_live", "verify");
+            (format!("verify_live {r:.2}× verify (≤1.5)"), r <= 1.5)
+        },
+        (
+            format!("memory {rss_per:.0} B/session by RSS (≤256)"),
+            rss_per <= 256.0,
+        ),
+        (
+            format!("2 threads {scaling:.2}× 1 thread (≥1.7)"),
+            scaling >= 1.7,
+        ),
+    ];
+    let met = checks.iter().filter(|c| c.1).count();
+    let line: Vec<String> = checks
+        .iter()
+        .map(|(what, ok)| format!("{what}: {}", if *ok { "met" } else { "NOT met" }))
+        .collect();
+    println!();
+    println!("targets {met}/{} met — {}", checks.len(), line.join("; "));
+}
+
+/// Refreshes of distinct sessions per second with 1 and with 2 threads,
+/// alternated; returns the medians and the median per-round ratio.
+fn refresh_scaling(rounds: usize) -> (f64, f64, f64) {
+    const PER_THREAD: u64 = 2_000;
+    let (auth, pairs) = populated(2 * PER_THREAD);
+    let pools: Vec<Arc<std::sync::Mutex<Refresher>>> = pairs
+        .chunks(PER_THREAD as usize)
+        .map(|c| Arc::new(std::sync::Mutex::new(Refresher::new(c))))
+        .collect();
+    let run = |threads: usize| -> f64 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let span = Duration::from_millis(100);
+        std::thread::scope(|s| {
+            for pool in pools.iter().take(threads) {
+                let (auth, stop, done) = (auth.clone(), stop.clone(), done.clone());
+                s.spawn(move || {
+                    let mut pool = pool.lock().expect("one user");
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        black_box(pollster::block_on(pool.refresh(&auth)));
+                        n += 1;
+                    }
+                    done.fetch_add(n, Ordering::Relaxed);
+                });
+            }
+            std::thread::sleep(span);
+            stop.store(true, Ordering::Relaxed);
+        });
+        done.load(Ordering::Relaxed) as f64 / span.as_secs_f64()
+    };
+    run(2);
+    let (mut ones, mut twos, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (a, b) = if round % 2 == 0 {
+            let a = run(1);
+            (a, run(2))
+        } else {
+            let b = run(2);
+            (run(1), b)
+        };
+        ones.push(a);
+        twos.push(b);
+        ratios.push(b / a);
+    }
+    (median(ones), median(twos), median(ratios))
+}
+
+/// Resident bytes per session of a store of `n` sessions, one per subject,
+/// built by logins whose tokens are dropped at once. Resident memory counts
+/// the allocator's own overhead too, so it is an upper bound of heap bytes.
+fn store_rss_per_session(n: u64) -> f64 {
+    let auth = authority();
+    let before = rss_bytes();
+    for i in 0..n {
+        block_on(auth.login(&subject(i), &())).expect("login");
+    }
+    let after = rss_bytes();
+    assert_eq!(auth.store().len() as u64, n);
+    after.saturating_sub(before) as f64 / n as f64
+}
+
+/// Resident set size of this process, from `/proc/self/statm` (0 elsewhere).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}

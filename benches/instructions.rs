@@ -1,0 +1,69 @@
+//! Instruction counts, for judging an optimisation on a noisy machine:
+//!
+//! ```sh
+//! cargo bench --bench instructions --no-run
+//! valgrind --tool=callgrind target/release/deps/instructions-<hash> verify 10000
+//! ```
+//!
+//! Runs one operation (`verify`, `verify_live`, `decode`, `floor`, `encode`,
+//! `login`, `refresh`, `logout`) the given number of times, after the setup.
+//! Without arguments (as `cargo bench` runs it) it runs each once and exits.
+
+mod support;
+
+use std::hint::black_box;
+
+use pollster::block_on;
+use support::*;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let op = args.first().map_or("all", String::as_str);
+    let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let (auth, pairs) = populated(1_000);
+    let secret = access_secret(&auth);
+    let peer = Peer::new(&secret);
+    let floor = Floor::new(&secret);
+    let token = pairs[0].access_token.clone();
+    let claims = jwt_claims(&auth.verify(&token).expect("verify"));
+    let input = signing_input(&token).to_owned();
+    let mut refresher = Refresher::new(&pairs);
+    let role = role();
+    let fresh: Vec<_> = if matches!(op, "logout" | "all") {
+        (0..n)
+            .map(|i| block_on(auth.login(&subject(1 << 40 | i), &role)).expect("login"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let all = op == "all";
+    for i in 0..n {
+        if all || op == "verify" {
+            black_box(auth.verify::<Role>(black_box(&token)).expect("verify"));
+        }
+        if all || op == "verify_live" {
+            black_box(block_on(auth.verify_live::<Role>(black_box(&token))).expect("live"));
+        }
+        if all || op == "decode" {
+            black_box(peer.decode(black_box(&token)));
+        }
+        if all || op == "floor" {
+            black_box(floor.mac(black_box(input.as_bytes())));
+        }
+        if all || op == "encode" {
+            black_box(peer.encode(black_box(&claims)));
+        }
+        if all || op == "login" {
+            black_box(block_on(auth.login(&subject(2 << 40 | i), &role)).expect("login"));
+        }
+        if all || op == "refresh" {
+            black_box(block_on(refresher.refresh(&auth)));
+        }
+        if all || op == "logout" {
+            block_on(auth.logout(&fresh[i as usize].refresh_token)).expect("logout");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Fixtures shared by the benches: a realistic access token (UUID `sub`, a
+//! role claim, `iss` and `aud`), authorities over stores of a given size, and
+//! the peers (`jsonwebtoken`, and one bare HMAC-SHA256 as the floor).
+#![allow(dead_code)] // each bench uses a different part
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tokenlife::{
+    AccessClaims, Authority, Clock, Keyring, ManualClock, MemoryStore, OsRandom, Policy, SharedRng,
+    SystemClock, TokenPair,
+};
+
+pub const ISSUER: &str = "https://auth.example.com";
+pub const AUDIENCE: &str = "https://api.example.com";
+pub const KEY_ID: &str = "2026-11";
+pub const MASTER: &[u8; 32] = b"bench master secret, 32 bytes!!!";
+
+/// The application claims of the realistic token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Role {
+    pub role: String,
+}
+
+/// The same token as `jsonwebtoken` sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtClaims {
+    pub sub: String,
+    pub sid: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+    pub iss: String,
+    pub aud: String,
+    pub role: String,
+}
+
+pub type FastRng = SharedRng<ChaCha20Rng>;
+pub type Auth<R = FastRng> = Authority<MemoryStore, ManualClock, R>;
+
+/// A 36-byte UUID-shaped subject, distinct for each `i`.
+pub fn subject(i: u64) -> String {
+    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xfff,
+        (i >> 12) & 0xfff,
+        i & 0xffff_ffff_ffff
+    )
+}
+
+pub fn role() -> Role {
+    Role {
+        role: "editor".into(),
+    }
+}
+
+pub fn policy() -> Policy {
+    Policy::default()
+        .with_issuer(ISSUER)
+        .with_audience(AUDIENCE)
+}
+
+/// A userspace CSPRNG seeded from the OS, as a server would run it.
+pub fn fast_rng() -> FastRng {
+    SharedRng::new(ChaCha20Rng::try_from_rng(&mut getrandom::SysRng).expect("OS random source"))
+}
+
+/// The wall clock, frozen: `jsonwebtoken` reads the real clock, so the
+/// tokens must be valid now, and they must stay valid for the whole run.
+pub fn clock() -> ManualClock {
+    ManualClock::new(SystemClock.now())
+}
+
+pub fn authority() -> Auth {
+    Authority::new(
+        Keyring::new(KEY_ID, MASTER).expect("valid key"),
+        policy(),
+        MemoryStore::new(),
+    )
+    .with_clock(clock())
+    .with_random(fast_rng())
+}
+
+pub fn os_authority() -> Auth<OsRandom> {
+    Authority::new(
+        Keyring::new(KEY_ID, MASTER).expect("valid key"),
+        policy(),
+        MemoryStore::new(),
+    )
+    .with_clock(clock())
+}
+
+/// An authority holding `n` sessions (one per subject), and their pairs.
+pub fn populated(n: u64) -> (Arc<Auth>, Vec<TokenPair>) {
+    let auth = authority();
+    let role = role();
+    let pairs = (0..n)
+        .map(|i| pollster::block_on(auth.login(&subject(i), &role)).expect("login"))
+        .collect();
+    (Arc::new(auth), pairs)
+}
+
+/// The HS256 secret for peers.
+pub fn access_secret(auth: &Auth) -> [u8; 32] {
+    *auth
+        .keyring()
+        .access_token_secret(KEY_ID)
+        .expect("signing key")
+}
+
+/// `jsonwebtoken` set up for the same validation `verify` does.
+pub struct Peer {
+    pub encoding: jsonwebtoken::EncodingKey,
+    pub decoding: jsonwebtoken::DecodingKey,
+    pub header: jsonwebtoken::Header,
+    pub validation: jsonwebtoken::Validation,
+}
+
+impl Peer {
+    pub fn new(secret: &[u8; 32]) -> Self {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(KEY_ID.into());
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 0;
+        Self {
+            encoding: jsonwebtoken::EncodingKey::from_secret(secret),
+            decoding: jsonwebtoken::DecodingKey::from_secret(secret),
+            header,
+            validation,
+        }
+    }
+
+    pub fn decode(&self, token: &str) -> JwtClaims {
+        jsonwebtoken::decode::<JwtClaims>(token, &self.decoding, &self.validation)
+            .expect("jsonwebtoken accepts our token")
+            .claims
+    }
+
+    pub fn encode(&self, claims: &JwtClaims) -> String {
+        jsonwebtoken::encode(&self.header, claims, &self.encoding).expect("encode")
+    }
+}
+
+/// The claims of `token` in the peer's shape (so both sign the same thing).
+pub fn jwt_claims(claims: &AccessClaims<Role>) -> JwtClaims {
+    JwtClaims {
+        sub: claims.sub.clone(),
+        sid: claims.sid.to_string(),
+        iat: claims.iat.as_secs(),
+        exp: claims.exp.as_secs(),
+        jti: claims.jti.clone(),
+        iss: claims.iss.clone().unwrap_or_default(),
+        aud: claims.aud.first().cloned().unwrap_or_default(),
+        role: claims.extra.role.clone(),
+    }
+}
+
+/// The floor: one HMAC-SHA256 over the token's signing input with the key
+/// schedule precomputed, with the same hmac/sha2 the crate uses.
+pub struct Floor {
+    key: hmac::Hmac<sha2::Sha256>,
+}
+
+impl Floor {
+    pub fn new(secret: &[u8; 32]) -> Self {
+        Self {
+            key: <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret).expect("any length"),
+        }
+    }
+
+    pub fn mac(&self, signing_input: &[u8]) -> [u8; 32] {
+        let mut mac = self.key.clone();
+        mac.update(signing_input);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// The part of a JWT that its signature covers.
+pub fn signing_input(token: &str) -> &str {
+    &token[..token.rfind('.').expect("a JWT")]
+}
+
+/// Refresh tokens of the sessions of one store, refreshed round-robin.
+pub struct Refresher {
+    pub tokens: Vec<String>,
+    next: usize,
+    stride: usize,
+}
+
+impl Refresher {
+    /// Walks `tokens` with a stride coprime to their count, so consecutive
+    /// refreshes touch unrelated sessions (and, at 1M, cold cache lines).
+    pub fn new(pairs: &[TokenPair]) -> Self {
+        let tokens: Vec<String> = pairs.iter().map(|p| p.refresh_token.clone()).collect();
+        let n = tokens.len().max(1);
+        let mut stride = (n / 2 + 7919) % n;
+        while gcd(stride, n) != 1 {
+            stride += 1;
+        }
+        Self {
+            tokens,
+            next: 0,
+            stride: stride.max(1),
+        }
+    }
+
+    pub async fn refresh<R: tokenlife::RandomSource>(&mut self, auth: &Auth<R>) -> TokenPair {
+        let i = self.next;
+        self.next = (self.next + self.stride) % self.tokens.len();
+        let pair = auth.refresh(&self.tokens[i]).await.expect("refresh");
+        self.tokens[i].clone_from(&pair.refresh_token);
+        pair
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+pub const SHORT: Duration = Duration::from_millis(300);
