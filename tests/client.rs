@@ -9,7 +9,8 @@ mod app;
 #[path = "../examples/server/http.rs"]
 mod http;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::Params;
@@ -18,6 +19,7 @@ use proptest::prelude::*;
 use serde_json::json;
 use tokenlife::client::{Action, Config, RefreshFailure, Refresher, Tokens};
 use tokenlife::{Clock, Keyring, ManualClock, MemoryStore, Policy, UnixMillis};
+use tokio::sync::Notify;
 
 use app::{App, REFRESH_COOKIE, Users};
 use http::Http;
@@ -505,6 +507,40 @@ async fn the_refresher_in_cookie_mode_against_the_server() {
     assert_eq!(again.err(), Some(RefreshFailure::Rejected));
 }
 
+#[tokio::test]
+async fn concurrent_callers_share_one_refresh() {
+    let server = start().await;
+    let (http, clock) = (&server.http, &server.clock);
+    let login = http.post("/auth/login", credentials()).await.unwrap();
+    let tokens: Tokens = serde_json::from_value(login.body["data"].clone()).unwrap();
+    let shared = Shared {
+        client: Mutex::new(Refresher::with_tokens(
+            Config::default(),
+            tokens,
+            clock.now(),
+        )),
+        done: Notify::new(),
+        refreshes: AtomicUsize::new(0),
+    };
+    for round in 1..=3 {
+        // Past expiry, so that every caller needs the refresh's result.
+        let expiry = shared.client.lock().unwrap().expires_at().unwrap();
+        advance_to(clock, expiry);
+        let callers = (0..5).map(|_| authorised(&shared, http, clock));
+        let tokens = futures_join_all(callers).await;
+        assert_eq!(
+            shared.refreshes.load(Ordering::SeqCst),
+            round,
+            "one refresh per round"
+        );
+        assert!(
+            tokens.windows(2).all(|w| w[0] == w[1]),
+            "all share its result"
+        );
+        assert_eq!(me(http, &tokens[0]).await, StatusCode::OK);
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Driving the refresher over HTTP
 
@@ -545,6 +581,77 @@ async fn start() -> Server {
 
 fn credentials() -> serde_json::Value {
     json!({ "email": "demo@example.com", "password": "demo password" })
+}
+
+/// A refresher shared by concurrent callers, as an application holds it.
+struct Shared {
+    client: Mutex<Refresher>,
+    /// Wakes the callers waiting for the refresh in flight.
+    done: Notify,
+    refreshes: AtomicUsize,
+}
+
+/// A token for one request: the caller told to refresh does it and wakes
+/// the others; those told to wait sleep until then. Bounded in rounds.
+async fn authorised(shared: &Shared, http: &Http, clock: &ManualClock) -> String {
+    enum Step {
+        Use(String),
+        Refresh(Option<String>),
+        Wait,
+    }
+    for _ in 0..10 {
+        // Created before asking, so a wake-up in between is not missed.
+        let done = shared.done.notified();
+        let step = match shared.client.lock().unwrap().token(clock.now()) {
+            Action::UseToken(t) => Step::Use(t.to_owned()),
+            Action::RefreshNow { refresh_token } => Step::Refresh(refresh_token.map(str::to_owned)),
+            Action::Wait { .. } => Step::Wait,
+            Action::LoggedOut => panic!("logged out"),
+        };
+        match step {
+            Step::Use(token) => return token,
+            Step::Refresh(token) => {
+                shared.refreshes.fetch_add(1, Ordering::SeqCst);
+                let outcome = refresh(http, token.as_deref(), None).await;
+                report(&mut shared.client.lock().unwrap(), outcome, clock.now());
+                shared.done.notify_waiters();
+            }
+            Step::Wait => {
+                let _ = tokio::time::timeout(http::TIMEOUT, done).await;
+            }
+        }
+    }
+    panic!("no token after 10 rounds");
+}
+
+/// Runs the futures concurrently on this task and collects their outputs.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let handles: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = handles.iter().map(|_| None).collect();
+    let mut handles: Vec<_> = handles.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (slot, output) in handles.iter_mut().zip(outputs.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *output = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// Moves the shared clock forward to `t` (never back).
