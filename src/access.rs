@@ -79,39 +79,46 @@ pub fn sign(
         exp = exp.min(cap);
     }
     let exp_secs = exp.as_secs();
-    let mut json = String::with_capacity(160 + subject.len() + claims.map_or(0, str::len));
-    json.push_str("{\"sub\":");
-    push_json_str(&mut json, subject);
-    json.push_str(",\"sid\":\"");
-    encoding::encode_into(sid.as_bytes(), &mut json);
-    json.push_str("\",\"iat\":");
-    push_u64(&mut json, now.as_secs());
-    json.push_str(",\"exp\":");
-    push_u64(&mut json, exp_secs);
-    json.push_str(",\"jti\":\"");
-    encoding::encode_into(&jti, &mut json);
-    json.push('"');
+    // The payload JSON is built on the stack when it fits (it nearly always
+    // does), then encoded straight after the header in the token's buffer.
+    let mut json = JsonBuf::new();
+    json.push(b"{\"sub\":");
+    json.push_str(subject);
+    json.push(b",\"sid\":\"");
+    json.push_b64(sid.as_bytes());
+    json.push(b"\",\"iat\":");
+    json.push_u64(now.as_secs());
+    json.push(b",\"exp\":");
+    json.push_u64(exp_secs);
+    json.push(b",\"jti\":\"");
+    json.push_b64(&jti);
+    json.push(b"\"");
     if let Some(iss) = policy.issuer() {
-        json.push_str(",\"iss\":");
-        push_json_str(&mut json, iss);
+        json.push(b",\"iss\":");
+        json.push_str(iss);
     }
     if let Some(aud) = policy.audience() {
-        json.push_str(",\"aud\":");
-        push_json_str(&mut json, aud);
+        json.push(b",\"aud\":");
+        json.push_str(aud);
     }
     if let Some(inner) = claims.and_then(object_body) {
-        json.push(',');
-        json.push_str(inner);
+        json.push(b",");
+        json.push(inner.as_bytes());
     }
-    json.push('}');
-    let mut token =
-        String::with_capacity(entry.jwt_header.len() + encoding::encoded_len(json.len()) + 45);
-    token.push_str(&entry.jwt_header);
-    token.push('.');
-    encoding::encode_into(json.as_bytes(), &mut token);
-    let sig = mac_of(entry, token.as_bytes());
-    token.push('.');
-    encoding::encode_into(&sig, &mut token);
+    json.push(b"}");
+    let json = json.as_bytes();
+    let header = entry.jwt_header.as_bytes();
+    let mut token = Vec::with_capacity(
+        header.len() + 1 + encoding::encoded_len(json.len()) + 1 + encoding::encoded_len(32),
+    );
+    token.extend_from_slice(header);
+    token.push(b'.');
+    encoding::encode_into_vec(json, &mut token);
+    let sig = mac_of(entry, &token);
+    token.push(b'.');
+    encoding::encode_into_vec(&sig, &mut token);
+    // Header, base64url and dots are ASCII, so this cannot fail.
+    let token = String::from_utf8(token).unwrap_or_default();
     SignedAccess {
         token,
         expires_at: UnixMillis::from_secs(exp_secs),
@@ -143,14 +150,9 @@ pub fn verify<C: DeserializeOwned>(
         return Err(Error::WrongTokenType);
     }
     let bytes = token.as_bytes();
-    let (signed, sig_b64) = split_last_dot(bytes).ok_or(Malformed::Segments)?;
-    let (header_b64, payload_b64) = split_last_dot(signed).ok_or(Malformed::Segments)?;
-    if header_b64.is_empty() || payload_b64.is_empty() || header_b64.contains(&b'.') {
-        return Err(Malformed::Segments.into());
-    }
-    let entry = match keyring.entry_by_header(header_b64) {
-        Some(entry) => entry,
-        None => key_from_header(keyring, header_b64)?,
+    let (entry, signed, payload_b64, sig_b64) = match split_known(keyring, bytes) {
+        Some(parts) => parts,
+        None => split_any(keyring, bytes)?,
     };
     if sig_b64.len() != encoding::encoded_len(32) {
         // Decode anyway so that bad characters are reported as such.
@@ -161,9 +163,136 @@ pub fn verify<C: DeserializeOwned>(
     if !bool::from(mac_of(entry, signed).ct_eq(&sig)) {
         return Err(Error::BadSignature);
     }
-    let payload = encoding::decode(payload_b64)?;
-    let raw: RawClaims<C> = serde_json::from_slice(&payload).map_err(|_| Malformed::Claims)?;
+    // Decode onto the stack when the payload fits, as it nearly always does.
+    let len = encoding::decoded_len(payload_b64.len()).ok_or(Malformed::Base64)?;
+    let mut stack = [0u8; STACK_PAYLOAD];
+    let mut heap = Vec::new();
+    let payload: &mut [u8] = if len <= STACK_PAYLOAD {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    encoding::decode_into(payload_b64, payload)?;
+    let raw: RawClaims<C> = serde_json::from_slice(payload).map_err(|_| Malformed::Claims)?;
     check_claims(raw, policy, now)
+}
+
+/// Payloads up to this many bytes are decoded on the stack.
+const STACK_PAYLOAD: usize = 1024;
+
+/// Splits a token whose header is exactly one we emit, without scanning it:
+/// `<known header>.<payload>.<43-character signature>`, with no other dot.
+/// `None` sends the token down [`split_any`], which decides the same way
+/// for every token this accepts.
+#[allow(clippy::type_complexity)]
+fn split_known<'t, 'k>(
+    keyring: &'k Keyring,
+    bytes: &'t [u8],
+) -> Option<(&'k KeyEntry, &'t [u8], &'t [u8], &'t [u8])> {
+    let sig_len = encoding::encoded_len(32);
+    let (signed, dot_sig) = bytes.split_at_checked(bytes.len().checked_sub(sig_len + 1)?)?;
+    let (&dot, sig) = dot_sig.split_first()?;
+    if dot != b'.' || sig.contains(&b'.') {
+        return None;
+    }
+    let entry = keyring.entry_by_header_prefix(signed)?;
+    let payload = signed.get(entry.jwt_header.len() + 1..)?;
+    if payload.is_empty() || payload.contains(&b'.') {
+        return None;
+    }
+    Some((entry, signed, payload, sig))
+}
+
+/// Splits any token at its last two dots and finds its key from the header.
+#[allow(clippy::type_complexity)]
+fn split_any<'t, 'k>(
+    keyring: &'k Keyring,
+    bytes: &'t [u8],
+) -> Result<(&'k KeyEntry, &'t [u8], &'t [u8], &'t [u8]), Error> {
+    let (signed, sig_b64) = split_last_dot(bytes).ok_or(Malformed::Segments)?;
+    let (header_b64, payload_b64) = split_last_dot(signed).ok_or(Malformed::Segments)?;
+    if header_b64.is_empty() || payload_b64.is_empty() || header_b64.contains(&b'.') {
+        return Err(Malformed::Segments.into());
+    }
+    let entry = match keyring.entry_by_header(header_b64) {
+        Some(entry) => entry,
+        None => key_from_header(keyring, header_b64)?,
+    };
+    Ok((entry, signed, payload_b64, sig_b64))
+}
+
+/// The payload JSON of an access token being signed: on the stack up to
+/// 512 bytes, on the heap beyond.
+struct JsonBuf {
+    stack: [u8; 512],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl JsonBuf {
+    fn new() -> Self {
+        Self {
+            stack: [0; 512],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() {
+            if let Some(dst) = self.stack.get_mut(self.len..self.len + bytes.len()) {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+                return;
+            }
+            self.heap.extend_from_slice(&self.stack[..self.len]);
+        }
+        self.heap.extend_from_slice(bytes);
+    }
+
+    /// Appends `s` as a JSON string.
+    fn push_str(&mut self, s: &str) {
+        // Exactly the strings that serde_json writes verbatim.
+        let plain = s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+        if plain {
+            self.push(b"\"");
+            self.push(s.as_bytes());
+            self.push(b"\"");
+        } else {
+            // Serialising a &str to JSON cannot fail.
+            let quoted = serde_json::to_string(s).unwrap_or_default();
+            self.push(quoted.as_bytes());
+        }
+    }
+
+    fn push_b64(&mut self, bytes: &[u8; 16]) {
+        let mut out = [0u8; encoding::encoded_len(16)];
+        encoding::encode_to_slice(bytes, &mut out);
+        self.push(&out);
+    }
+
+    fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
+    }
 }
 
 impl core::fmt::Debug for SignedAccess {
@@ -291,16 +420,4 @@ fn split_last_dot(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 fn object_body(object: &str) -> Option<&str> {
     let inner = object.strip_prefix('{')?.strip_suffix('}')?;
     (!inner.is_empty()).then_some(inner)
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    // Serialising a &str to JSON cannot fail.
-    let quoted = serde_json::to_string(s).unwrap_or_default();
-    out.push_str(&quoted);
-}
-
-fn push_u64(out: &mut String, n: u64) {
-    use core::fmt::Write;
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{n}");
 }

@@ -226,6 +226,14 @@ impl Keyring {
             .find(|k| k.id.as_str().as_bytes() == key_id)
     }
 
+    /// The key whose exact JOSE header, followed by a dot, starts `signed`.
+    pub(crate) fn entry_by_header_prefix(&self, signed: &[u8]) -> Option<&KeyEntry> {
+        self.keys.iter().find(|k| {
+            let h = k.jwt_header.as_bytes();
+            signed.len() > h.len() && signed.starts_with(h) && signed[h.len()] == b'.'
+        })
+    }
+
     pub(crate) fn entry_by_header(&self, header_b64: &[u8]) -> Option<&KeyEntry> {
         self.keys
             .iter()
