@@ -23,7 +23,10 @@ fn main() {
         .collect();
     let op = args.first().map_or("all", String::as_str);
     let n: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let (auth, pairs) = populated(1_000);
+    let sessions = std::env::var("INSTR_SESSIONS")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let (auth, pairs) = populated(sessions.unwrap_or(1_000));
     let secret = access_secret(&auth);
     let peer = Peer::new(&secret);
     let floor = Floor::new(&secret);
