@@ -4,31 +4,52 @@
 //!
 //! ```sh
 //! cargo run --release --example server -- --access-ttl-secs 30
+//! # several instances sharing one SQLite file and one key:
+//! head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > key.hex
+//! cargo run --release --example server -- --port 8055 --store sqlite:sessions.db --key-file key.hex
+//! cargo run --release --example server -- --port 8056 --store sqlite:sessions.db --key-file key.hex
 //! ```
 //!
-//! Options (flags win over the environment):
+//! Options (flags win over the environment; `server/config.rs`):
 //! - `--port N` / `TOKENLIFE_PORT` (default 8055; 0 lets the OS choose);
 //! - `--access-ttl-secs N` / `TOKENLIFE_ACCESS_TTL_SECS` (default 900);
+//! - `--reuse-grace-secs N` / `TOKENLIFE_REUSE_GRACE_SECS` (default 10; 0
+//!   disables the grace window);
+//! - `--store memory|sqlite:PATH|postgres:URL` / `TOKENLIFE_STORE` (default
+//!   `memory`): where sessions live;
+//! - `--key-file PATH` / `TOKENLIFE_KEY_FILE`, or `TOKENLIFE_KEY`: the
+//!   signing secret (at least 32 bytes, in hex or base64); `--key-id ID` /
+//!   `TOKENLIFE_KEY_ID` its `kid` (default `server-1`). Without a key, a
+//!   random one is drawn at every start;
 //! - `TOKENLIFE_DEMO_PASSWORD`: the demo user's password (generated if unset).
 //!
-//! It listens on 127.0.0.1 only, keeps sessions in memory and draws a fresh
-//! signing key at every start, so a restart logs everybody out.
+//! It listens on 127.0.0.1 only. With the memory store and a random key (the
+//! defaults) a restart logs everybody out; instances that share a store and
+//! a key serve the same sessions.
 
 #[path = "server/app.rs"]
 mod app;
+#[path = "server/config.rs"]
+mod config;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Params;
-use tokenlife::{Keyring, MemoryStore, OsRandom, Policy, RandomSource, SystemClock};
+use tokenlife::{Keyring, MemoryStore, Policy, SessionStore, SystemClock};
+use tokenlife_postgres::PostgresStore;
+use tokenlife_sqlite::SqliteStore;
 
 use app::{App, Users};
+use config::{Config, StoreChoice, USAGE};
 
 const DEMO_EMAIL: &str = "admin@example.com";
-const USAGE: &str = "usage: server [--port N] [--access-ttl-secs N]
-  env: TOKENLIFE_PORT, TOKENLIFE_ACCESS_TTL_SECS, TOKENLIFE_DEMO_PASSWORD";
+/// The demo user's id, the same on every instance so that its tokens are
+/// understood by all of them.
+const DEMO_ID: &str = "7d0c3f5e-1b2a-4c8d-9e6f-0a1b2c3d4e5f";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,92 +62,102 @@ async fn main() -> ExitCode {
     }
 }
 
-struct Options {
-    port: u16,
-    access_ttl: Duration,
-}
-
-async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let Some(options) = options(std::env::args().skip(1))? else {
+async fn run() -> Result<(), BoxError> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let Some(config) = Config::parse(std::env::args().skip(1), env)? else {
         println!("{USAGE}");
         return Ok(());
     };
-
-    let mut secret = [0u8; 32];
-    OsRandom.fill(&mut secret)?;
-    let keys = Keyring::new("server-1", &secret)?;
-    let policy = Policy::default().with_access_ttl(options.access_ttl);
+    let (keys, key_shown) = config.keyring(env)?;
+    let mut policy = Policy::default().with_access_ttl(config.access_ttl);
+    if let Some(grace) = config.reuse_grace {
+        policy = policy.with_reuse_grace(grace);
+    }
 
     let mut users = Users::new(Params::DEFAULT)?;
-    let (password, shown) = match std::env::var("TOKENLIFE_DEMO_PASSWORD") {
-        Ok(p) if !p.is_empty() => (p, "(from TOKENLIFE_DEMO_PASSWORD)".to_owned()),
-        _ => {
+    let (password, shown) = match env("TOKENLIFE_DEMO_PASSWORD") {
+        Some(p) => (p, "(from TOKENLIFE_DEMO_PASSWORD)".to_owned()),
+        None => {
             let p = app::random_hex(12)?;
-            (p.clone(), p)
+            let shown = format!("{p} (this instance's own; set TOKENLIFE_DEMO_PASSWORD to share)");
+            (p, shown)
         }
     };
-    users.add(DEMO_EMAIL, &password, "Demo", "Admin", "administrator")?;
+    users.add_with_id(
+        DEMO_ID,
+        DEMO_EMAIL,
+        &password,
+        "Demo",
+        "Admin",
+        "administrator",
+    )?;
 
-    let app = App::new(
+    println!("demo user: {DEMO_EMAIL}  password: {shown}");
+    println!(
+        "access tokens live {} s; a spent refresh token has a {} s grace window",
+        policy.access_ttl().as_secs(),
+        policy.reuse_grace().as_secs()
+    );
+    println!("sessions: {}", config.store);
+    println!("signing key: {key_shown}");
+    let start = Start {
+        port: config.port,
         keys,
         policy,
-        MemoryStore::new(),
-        Arc::new(SystemClock),
         users,
-    );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
-    println!("listening on http://{}", listener.local_addr()?);
-    println!("demo user: {DEMO_EMAIL}  password: {shown}");
-    println!("access tokens live {} s", options.access_ttl.as_secs());
+    };
+    match &config.store {
+        StoreChoice::Memory => start.serve(MemoryStore::new()).await,
+        StoreChoice::Sqlite(path) => {
+            let store = SqliteStore::open(path)
+                .map_err(|e| format!("cannot open the SQLite file {}: {e}", path.display()))?;
+            start.serve(store).await
+        }
+        StoreChoice::Postgres(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", config::redact(url)))?;
+            start.serve(store).await
+        }
+    }
+}
 
-    let purger = Arc::clone(&app);
-    tokio::spawn(async move {
-        let mut every_minute = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            every_minute.tick().await;
-            if let Err(e) = purger.authority().purge_expired().await {
-                eprintln!("purge failed: {e}");
+/// What the server needs besides its store.
+struct Start {
+    port: u16,
+    keys: Keyring,
+    policy: Policy,
+    users: Users,
+}
+
+impl Start {
+    /// Serves on `store` until the process ends. "listening on …" is the
+    /// last line of the startup output: once it is printed, requests are
+    /// answered.
+    async fn serve<S: SessionStore + 'static>(self, store: S) -> Result<(), BoxError> {
+        let app = App::new(
+            self.keys,
+            self.policy,
+            store,
+            Arc::new(SystemClock),
+            self.users,
+        );
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        println!("listening on http://{}", listener.local_addr()?);
+
+        // Every instance purges; a purge that finds nothing costs one DELETE.
+        let purger = Arc::clone(&app);
+        tokio::spawn(async move {
+            let mut every_minute = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every_minute.tick().await;
+                if let Err(e) = purger.authority().purge_expired().await {
+                    eprintln!("purge failed: {e}");
+                }
             }
-        }
-    });
+        });
 
-    app::serve(listener, app).await?;
-    Ok(())
-}
-
-/// The options from the environment and `args`; `None` for `--help`.
-fn options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut port = env_number("TOKENLIFE_PORT")?.unwrap_or(8055);
-    let mut ttl = env_number("TOKENLIFE_ACCESS_TTL_SECS")?.unwrap_or(900);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--port" => port = number(&arg, args.next())?,
-            "--access-ttl-secs" => ttl = number(&arg, args.next())?,
-            "-h" | "--help" => return Ok(None),
-            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
-        }
+        app::serve(listener, app).await?;
+        Ok(())
     }
-    let port = u16::try_from(port).map_err(|_| format!("port {port} is out of range"))?;
-    if ttl == 0 {
-        return Err("the access token lifetime must be at least 1 s".into());
-    }
-    Ok(Some(Options {
-        port,
-        access_ttl: Duration::from_secs(ttl),
-    }))
-}
-
-fn env_number(name: &str) -> Result<Option<u64>, String> {
-    match std::env::var(name) {
-        Ok(v) => number(name, Some(v)).map(Some),
-        Err(_) => Ok(None),
-    }
-}
-
-fn number(name: &str, value: Option<String>) -> Result<u64, String> {
-    let value = value.ok_or_else(|| format!("{name} needs a value"))?;
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name}: {value:?} is not a whole number"))
 }
