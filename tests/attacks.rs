@@ -731,19 +731,55 @@ fn sid_not_a_session_id() {
     }
 }
 
-#[test]
-fn deeply_nested_payload_with_valid_mac() {
-    let fx = fixture();
-    let depth = 2000;
+fn nested_claims(fx: &Fx, depth: usize) -> String {
     let mut p = fx.claims();
     p.pop();
     p.push_str(",\"x\":");
     p.push_str(&"[".repeat(depth));
     p.push_str(&"]".repeat(depth));
     p.push('}');
-    let t = fx.jwt(HEADER, &p);
+    p
+}
+
+#[test]
+fn deeply_nested_payload_without_valid_mac() {
+    // The payload is not parsed at all before the MAC verifies.
+    let fx = fixture();
+    let p = nested_claims(&fx, 2000);
+    let t = format!("{}.{}.{}", b64(HEADER), b64(p), b64([0u8; 32]));
     assert!(t.len() <= 8 * 1024);
-    rejects_access!(fx, t, Error::Malformed(Malformed::Claims));
+    rejects_access!(fx, t, Error::BadSignature);
+}
+
+#[test]
+fn deeply_nested_payload_with_valid_mac() {
+    // Behind a valid MAC (only a key holder can get here), an application
+    // claims type that reads the nested member hits serde_json's depth
+    // limit: a typed error, no stack overflow.
+    let fx = fixture();
+    let t = fx.jwt(HEADER, &nested_claims(&fx, 2000));
+    assert!(t.len() <= 8 * 1024);
+    let calls = fx.store.calls();
+    let r = fx
+        .auth
+        .verify::<serde_json::Map<String, serde_json::Value>>(&t);
+    assert!(
+        matches!(r, Err(Error::Malformed(Malformed::Claims))),
+        "{r:?}"
+    );
+    let r = support::block_on(
+        fx.auth
+            .verify_live::<serde_json::Map<String, serde_json::Value>>(&t),
+    );
+    assert!(
+        matches!(r, Err(Error::Malformed(Malformed::Claims))),
+        "{r:?}"
+    );
+    assert_eq!(fx.store.calls(), calls);
+    // A claims type that ignores unknown members must at least not panic or
+    // overflow the stack, whatever it decides.
+    let _ = fx.auth.verify::<()>(&t);
+    fx.assert_store_untouched();
 }
 
 #[test]
