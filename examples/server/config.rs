@@ -302,3 +302,163 @@ fn number(name: &str, value: Option<String>) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("{name}: {value:?} is not a whole number"))
 }
+
+// The tests run in `tests/multi_instance.rs`, which includes this file.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_choices_parse() {
+        let parse = |s: &str| StoreChoice::parse(s);
+        assert_eq!(parse("memory"), Ok(StoreChoice::Memory));
+        assert_eq!(
+            parse("sqlite:/tmp/s.db"),
+            Ok(StoreChoice::Sqlite("/tmp/s.db".into()))
+        );
+        for url in [
+            "postgres:postgres://u:p@127.0.0.1/db",
+            "postgres://u:p@127.0.0.1/db",
+        ] {
+            assert_eq!(
+                parse(url),
+                Ok(StoreChoice::Postgres("postgres://u:p@127.0.0.1/db".into()))
+            );
+        }
+        for wrong in ["", "sqlite:", "postgres:", "redis://x", "Memory"] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
+        }
+        // A wrong choice does not echo a password back.
+        let e = parse("postgre://u:hunter2@h/db").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn postgres_passwords_are_not_shown() {
+        for (url, shown) in [
+            (
+                "postgres://app:hunter2@db:5432/auth?sslmode=disable",
+                "postgres://app:***@db:5432/auth?sslmode=disable",
+            ),
+            ("postgres://app@db/auth", "postgres://app@db/auth"),
+            (
+                "postgres://db/auth?user=app&password=hunter2",
+                "postgres://db/auth?user=app&password=***",
+            ),
+            (
+                "host=db user=app password=hunter2 dbname=auth",
+                "host=db user=app password=*** dbname=auth",
+            ),
+        ] {
+            assert_eq!(redact(url), shown);
+            let choice = StoreChoice::Postgres(url.into()).to_string();
+            assert!(!choice.contains("hunter2"), "{choice}");
+        }
+    }
+
+    #[test]
+    fn a_key_in_hex_or_base64_gives_the_same_keyring() {
+        let secret: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let encodings = [
+            hex.clone(),
+            hex.to_uppercase(),
+            format!("  {hex}\n"),
+            base64_of(&secret, base64::engine::general_purpose::STANDARD),
+            base64_of(&secret, base64::engine::general_purpose::URL_SAFE_NO_PAD),
+        ];
+        for text in &encodings {
+            assert_eq!(*decode_secret(text).unwrap(), secret, "{text:?}");
+        }
+        for wrong in ["", "   ", "not a key!", "a"] {
+            assert!(decode_secret(wrong).is_err(), "{wrong:?}");
+        }
+
+        // Two instances given the key, one in a file and one in the
+        // environment, sign with the same key under the same id.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, &encodings[3]).unwrap();
+        let no_env = |_: &str| None;
+        let from_file = Config::parse(
+            ["--key-file".to_owned(), file.display().to_string()].into_iter(),
+            no_env,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(from_file.key, KeySource::File(file.clone()));
+        let env_key = |name: &str| (name == "TOKENLIFE_KEY").then(|| hex.clone());
+        let from_env = Config::parse(std::iter::empty(), env_key).unwrap().unwrap();
+        assert_eq!(from_env.key, KeySource::Env);
+        let (file_keys, shown) = from_file.keyring(no_env).unwrap();
+        assert!(!shown.contains(&hex[..8]), "{shown}");
+        let (env_keys, _) = from_env.keyring(env_key).unwrap();
+        assert_eq!(file_keys.signing_key_id().as_str(), DEFAULT_KEY_ID);
+        assert_eq!(
+            *file_keys.access_token_secret(DEFAULT_KEY_ID).unwrap(),
+            *env_keys.access_token_secret(DEFAULT_KEY_ID).unwrap()
+        );
+
+        // Without a key, each instance draws its own.
+        let random = Config::parse(std::iter::empty(), no_env).unwrap().unwrap();
+        assert_eq!(random.key, KeySource::Random);
+        let (one, shown) = random.keyring(no_env).unwrap();
+        let (two, _) = random.keyring(no_env).unwrap();
+        assert!(shown.contains("random"), "{shown}");
+        assert_ne!(
+            *one.access_token_secret(DEFAULT_KEY_ID).unwrap(),
+            *two.access_token_secret(DEFAULT_KEY_ID).unwrap()
+        );
+
+        // Too short a secret is refused.
+        let short = |name: &str| (name == "TOKENLIFE_KEY").then(|| "00".repeat(16));
+        let config = Config::parse(std::iter::empty(), short).unwrap().unwrap();
+        assert!(config.keyring(short).is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_environment() {
+        let env = |name: &str| match name {
+            "TOKENLIFE_PORT" => Some("9000".to_owned()),
+            "TOKENLIFE_STORE" => Some("sqlite:/tmp/env.db".to_owned()),
+            "TOKENLIFE_REUSE_GRACE_SECS" => Some("5".to_owned()),
+            _ => None,
+        };
+        let from_env = Config::parse(std::iter::empty(), env).unwrap().unwrap();
+        assert_eq!(from_env.port, 9000);
+        assert_eq!(from_env.store, StoreChoice::Sqlite("/tmp/env.db".into()));
+        assert_eq!(from_env.reuse_grace, Some(Duration::from_secs(5)));
+        let args = [
+            "--port",
+            "0",
+            "--store",
+            "memory",
+            "--reuse-grace-secs",
+            "0",
+        ];
+        let flags = Config::parse(args.iter().map(|s| (*s).to_owned()), env)
+            .unwrap()
+            .unwrap();
+        assert_eq!(flags.port, 0);
+        assert_eq!(flags.store, StoreChoice::Memory);
+        assert_eq!(flags.reuse_grace, Some(Duration::ZERO));
+        for wrong in [
+            &["--store"][..],
+            &["--store", "mysql:x"],
+            &["--reuse-grace-secs", "-1"],
+            &["--key-file"],
+            &["--frobnicate"],
+        ] {
+            let args = wrong.iter().map(|s| (*s).to_owned());
+            assert!(Config::parse(args, env).is_err(), "{wrong:?}");
+        }
+        let both = |name: &str| {
+            matches!(name, "TOKENLIFE_KEY" | "TOKENLIFE_KEY_FILE").then(|| "x".to_owned())
+        };
+        assert!(Config::parse(std::iter::empty(), both).is_err());
+    }
+
+    fn base64_of(bytes: &[u8], engine: impl base64::Engine) -> String {
+        engine.encode(bytes)
+    }
+}
