@@ -6,6 +6,7 @@
 //! the signature (constant-time), then the claims (`exp`, `nbf`, `iss`, `aud`).
 //! Nothing of the payload is parsed before the signature has verified.
 
+use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -13,6 +14,7 @@ use hmac::Mac;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
+use crate::claims::{self, RawClaims};
 use crate::encoding;
 use crate::error::{Error, Malformed};
 use crate::keys::{KeyEntry, Keyring};
@@ -174,7 +176,7 @@ pub fn verify<C: DeserializeOwned>(
         &mut heap
     };
     encoding::decode_into(payload_b64, payload)?;
-    let raw: RawClaims<C> = serde_json::from_slice(payload).map_err(|_| Malformed::Claims)?;
+    let raw = claims::parse::<C>(payload)?;
     check_claims(raw, policy, now)
 }
 
@@ -305,14 +307,16 @@ impl core::fmt::Debug for SignedAccess {
 }
 
 /// The JOSE header fields we look at; unknown ones are ignored, except `crit`.
+/// Strings are borrowed unless they contain JSON escapes (as PHP writes
+/// `application\/at+jwt`), which are then unescaped before comparison.
 #[derive(serde::Deserialize)]
 struct Header<'a> {
     #[serde(borrow)]
-    alg: &'a str,
+    alg: Cow<'a, str>,
     #[serde(borrow, default)]
-    typ: Option<&'a str>,
+    typ: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    kid: Option<&'a str>,
+    kid: Option<Cow<'a, str>>,
     #[serde(default)]
     crit: Option<serde::de::IgnoredAny>,
 }
@@ -329,38 +333,12 @@ fn key_from_header<'k>(keyring: &'k Keyring, header_b64: &[u8]) -> Result<&'k Ke
         return Err(Error::UnsupportedAlgorithm);
     }
     let typ = header.typ.ok_or(Error::WrongTokenType)?;
-    let typ = typ.strip_prefix("application/").unwrap_or(typ);
+    let typ = typ.strip_prefix("application/").unwrap_or(&typ);
     if !typ.eq_ignore_ascii_case("at+jwt") {
         return Err(Error::WrongTokenType);
     }
     let kid = header.kid.ok_or(Error::UnknownKey)?;
     keyring.entry(kid.as_bytes()).ok_or(Error::UnknownKey)
-}
-
-#[derive(serde::Deserialize)]
-#[serde(bound = "C: DeserializeOwned")]
-struct RawClaims<C> {
-    sub: String,
-    sid: SessionId,
-    iat: u64,
-    exp: u64,
-    jti: String,
-    #[serde(default)]
-    nbf: Option<u64>,
-    #[serde(default)]
-    iss: Option<String>,
-    #[serde(default)]
-    aud: Option<Audience>,
-    #[serde(flatten)]
-    extra: C,
-}
-
-/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
 }
 
 fn check_claims<C>(
@@ -383,11 +361,7 @@ fn check_claims<C>(
     {
         return Err(Error::WrongIssuer);
     }
-    let aud = match raw.aud {
-        None => Vec::new(),
-        Some(Audience::One(a)) => alloc::vec![a],
-        Some(Audience::Many(v)) => v,
-    };
+    let aud = raw.aud;
     if let Some(want) = policy.audience()
         && !aud.iter().any(|a| a == want)
     {

@@ -15,6 +15,7 @@ extern crate std;
 
 pub mod access;
 mod authority;
+mod claims;
 pub mod client;
 mod encoding;
 mod error;

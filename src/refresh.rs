@@ -198,9 +198,10 @@ fn tag_of(entry: &KeyEntry, payload: &[u8]) -> [u8; TAG_LEN] {
     mac.finalize().into_bytes().into()
 }
 
-/// A JWT has exactly three dot-separated segments and no refresh prefix.
+/// A JWT has exactly three dot-separated segments, the first a base64url
+/// JSON object (`{"` or `{ ` encodes as `ey…`).
 pub(crate) fn looks_like_jwt(token: &str) -> bool {
-    token.bytes().filter(|&b| b == b'.').count() == 2
+    token.starts_with("ey") && token.bytes().filter(|&b| b == b'.').count() == 2
 }
 
 impl fmt::Debug for RefreshToken {

@@ -353,14 +353,21 @@ fn kid_path_like() {
         let header = format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#);
         rejects_access!(fx, fx.jwt(&header, &fx.claims()), Error::UnknownKey);
     }
-    // JSON escapes in header strings are refused outright (they are read
-    // borrowed, unescaped), so `k1\u0000` cannot alias `k1` either.
+    // JSON escapes are unescaped before the lookup, so `k1\u0000` is its
+    // own (unknown) id and cannot alias `k1`.
     let header = r#"{"alg":"HS256","typ":"at+jwt","kid":"k1\u0000"}"#;
-    rejects_access!(
-        fx,
-        fx.jwt(header, &fx.claims()),
-        Error::Malformed(Malformed::Header)
-    );
+    rejects_access!(fx, fx.jwt(header, &fx.claims()), Error::UnknownKey);
+}
+
+#[test]
+fn escaped_header_strings_are_read_unescaped() {
+    // PHP's json_encode writes `application\/at+jwt`: the same type.
+    let fx = fixture();
+    let header = r#"{"alg":"HS\u0032\u00356","typ":"application\/at+jwt","kid":"\u006b1"}"#;
+    let claims = fx.auth.verify::<()>(&fx.jwt(header, &fx.claims())).unwrap();
+    assert_eq!(claims.sub, "alice");
+    let header = r#"{"alg":"HS256","typ":"at\/jwt","kid":"k1"}"#;
+    rejects_access!(fx, fx.jwt(header, &fx.claims()), Error::WrongTokenType);
 }
 
 #[test]
@@ -974,10 +981,23 @@ fn refresh_with_wrong_prefix_or_shape() {
         Error::Malformed(Malformed::RefreshToken)
     );
     rejects_refresh!(fx, rest.clone(), Error::Malformed(Malformed::RefreshToken));
-    // Without the exact prefix, three dot-separated parts read as a JWT.
-    rejects_refresh!(fx, format!("TLR1.{rest}"), Error::WrongTokenType);
-    rejects_refresh!(fx, format!("tlr2.{rest}"), Error::WrongTokenType);
-    rejects_refresh!(fx, format!(" {t}"), Error::WrongTokenType);
+    // Without the exact prefix it is no refresh token; nor is it a JWT,
+    // whose first segment would be a base64url JSON object (`ey…`).
+    rejects_refresh!(
+        fx,
+        format!("TLR1.{rest}"),
+        Error::Malformed(Malformed::RefreshToken)
+    );
+    rejects_refresh!(
+        fx,
+        format!("tlr2.{rest}"),
+        Error::Malformed(Malformed::RefreshToken)
+    );
+    rejects_refresh!(
+        fx,
+        format!(" {t}"),
+        Error::Malformed(Malformed::RefreshToken)
+    );
 }
 
 #[test]

@@ -1,0 +1,369 @@
+//! Single-pass deserialisation of access-token claims.
+//!
+//! The registered claims (`sub`, `sid`, `iat`, `exp`, `jti`, `nbf`, `iss`,
+//! `aud`) and the application's claims `C` share one JSON object. serde's
+//! `#[serde(flatten)]` would buffer every unknown member before handing them
+//! to `C`; instead `C` is given a view of the object from which the
+//! registered members are filtered out as they stream past, so the payload
+//! is read once and nothing is buffered. A registered member that appears
+//! twice is refused, as serde's derive would.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::marker::PhantomData;
+
+use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
+
+use crate::error::Malformed;
+use crate::session::SessionId;
+
+/// The claims as they appear in the token, before any check.
+pub(crate) struct RawClaims<C> {
+    pub(crate) sub: String,
+    pub(crate) sid: SessionId,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    pub(crate) jti: String,
+    pub(crate) nbf: Option<u64>,
+    pub(crate) iss: Option<String>,
+    pub(crate) aud: Vec<String>,
+    pub(crate) extra: C,
+}
+
+/// Parses a claims object (the decoded JWT payload).
+pub(crate) fn parse<C: DeserializeOwned>(json: &[u8]) -> Result<RawClaims<C>, Malformed> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let raw = de
+        .deserialize_map(ClaimsVisitor(PhantomData))
+        .map_err(|_| Malformed::Claims)?;
+    de.end().map_err(|_| Malformed::Claims)?;
+    Ok(raw)
+}
+
+/// Registered claims seen so far. Optional claims are `Option<Option<_>>`
+/// so that an explicit `null` counts as present (for the duplicate check)
+/// but absent in value, exactly as serde's derive treats `Option` fields.
+#[derive(Default)]
+struct Slots {
+    sub: Option<String>,
+    sid: Option<SessionId>,
+    iat: Option<u64>,
+    exp: Option<u64>,
+    jti: Option<String>,
+    nbf: Option<Option<u64>>,
+    iss: Option<Option<String>>,
+    aud: Option<Option<Audience>>,
+}
+
+enum Key<'de> {
+    Sub,
+    Sid,
+    Iat,
+    Exp,
+    Jti,
+    Nbf,
+    Iss,
+    Aud,
+    Other(Cow<'de, str>),
+}
+
+impl Slots {
+    /// Reads the value of registered `key` from `map` into its slot.
+    fn fill<'de, A: MapAccess<'de>>(&mut self, key: Key<'de>, map: &mut A) -> Result<(), A::Error> {
+        fn put<'de, T: de::Deserialize<'de>, A: MapAccess<'de>>(
+            slot: &mut Option<T>,
+            name: &'static str,
+            map: &mut A,
+        ) -> Result<(), A::Error> {
+            if slot.is_some() {
+                return Err(de::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value()?);
+            Ok(())
+        }
+        match key {
+            Key::Sub => put(&mut self.sub, "sub", map),
+            Key::Sid => put(&mut self.sid, "sid", map),
+            Key::Iat => put(&mut self.iat, "iat", map),
+            Key::Exp => put(&mut self.exp, "exp", map),
+            Key::Jti => put(&mut self.jti, "jti", map),
+            Key::Nbf => put(&mut self.nbf, "nbf", map),
+            Key::Iss => put(&mut self.iss, "iss", map),
+            Key::Aud => put(&mut self.aud, "aud", map),
+            Key::Other(_) => map.next_value::<IgnoredAny>().map(|_| ()),
+        }
+    }
+
+    fn finish<C, E: de::Error>(self, extra: C) -> Result<RawClaims<C>, E> {
+        let aud = match self.aud.flatten() {
+            None => Vec::new(),
+            Some(Audience::One(a)) => alloc::vec![a],
+            Some(Audience::Many(v)) => v,
+        };
+        Ok(RawClaims {
+            sub: self.sub.ok_or_else(|| E::missing_field("sub"))?,
+            sid: self.sid.ok_or_else(|| E::missing_field("sid"))?,
+            iat: self.iat.ok_or_else(|| E::missing_field("iat"))?,
+            exp: self.exp.ok_or_else(|| E::missing_field("exp"))?,
+            jti: self.jti.ok_or_else(|| E::missing_field("jti"))?,
+            nbf: self.nbf.flatten(),
+            iss: self.iss.flatten(),
+            aud,
+            extra,
+        })
+    }
+}
+
+struct ClaimsVisitor<C>(PhantomData<C>);
+
+impl<'de, C: DeserializeOwned> Visitor<'de> for ClaimsVisitor<C> {
+    type Value = RawClaims<C>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims<C>, A::Error> {
+        let mut slots = Slots::default();
+        let extra = C::deserialize(Filtered {
+            map: &mut map,
+            slots: &mut slots,
+        })?;
+        // `C` may have stopped early (a unit, or a visitor that returns
+        // before the end): read what is left, still filling the slots.
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            slots.fill(key, &mut map)?;
+        }
+        slots.finish(extra)
+    }
+}
+
+/// The claims object as `C` sees it: registered members filtered out.
+struct Filtered<'a, A> {
+    map: &'a mut A,
+    slots: &'a mut Slots,
+}
+
+impl<'de, A: MapAccess<'de>> Deserializer<'de> for Filtered<'_, A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_map(self)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        // `()`: no application claims; the caller reads the rest.
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf seq tuple tuple_struct map struct enum identifier
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filtered<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some(key) = self.map.next_key::<Key<'de>>()? {
+            match key {
+                Key::Other(Cow::Borrowed(name)) => {
+                    return seed
+                        .deserialize(BorrowedStrDeserializer::new(name))
+                        .map(Some);
+                }
+                Key::Other(Cow::Owned(name)) => {
+                    return seed.deserialize(StringDeserializer::new(name)).map(Some);
+                }
+                registered => self.slots.fill(registered, self.map)?,
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a claim name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::registered(v).unwrap_or(Key::Other(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::registered(v).unwrap_or_else(|| Key::Other(Cow::Owned(String::from(v)))))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl Key<'_> {
+    fn registered(name: &str) -> Option<Self> {
+        Some(match name {
+            "sub" => Key::Sub,
+            "sid" => Key::Sid,
+            "iat" => Key::Iat,
+            "exp" => Key::Exp,
+            "jti" => Key::Jti,
+            "nbf" => Key::Nbf,
+            "iss" => Key::Iss,
+            "aud" => Key::Aud,
+            _ => return None,
+        })
+    }
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl<'de> de::Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AudVisitor;
+        impl<'de> Visitor<'de> for AudVisitor {
+            type Value = Audience;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
+                Ok(Audience::One(String::from(v)))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Audience, S::Error> {
+                let mut all = Vec::new();
+                while let Some(a) = seq.next_element::<String>()? {
+                    all.push(a);
+                }
+                Ok(Audience::Many(all))
+            }
+        }
+        d.deserialize_any(AudVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    const BASE: &str = r#""sub":"a","sid":"AAAAAAAAAAAAAAAAAAAAAA","iat":1,"exp":2,"jti":"j""#;
+
+    fn obj(extra: &str) -> alloc::string::String {
+        alloc::format!("{{{BASE}{extra}}}")
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Role {
+        role: String,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        role: String,
+    }
+
+    #[test]
+    fn registered_and_application_claims_are_separated() {
+        let raw =
+            parse::<Role>(obj(r#","role":"r","iss":"i","aud":["x","y"]"#).as_bytes()).unwrap();
+        assert_eq!(
+            (raw.sub.as_str(), raw.iat, raw.exp, raw.jti.as_str()),
+            ("a", 1, 2, "j")
+        );
+        assert_eq!(raw.extra, Role { role: "r".into() });
+        assert_eq!(raw.iss.as_deref(), Some("i"));
+        assert_eq!(raw.aud, ["x", "y"]);
+        // The application type never sees registered claims.
+        let strict = parse::<Strict>(obj(r#","role":"r","nbf":1"#).as_bytes()).unwrap();
+        assert_eq!(strict.extra.role, "r");
+        assert_eq!(strict.nbf, Some(1));
+    }
+
+    #[test]
+    fn unit_and_maps_take_what_is_there() {
+        let raw = parse::<()>(obj(r#","role":"r","aud":"x","nbf":null"#).as_bytes()).unwrap();
+        assert_eq!(raw.aud, ["x"]);
+        assert_eq!(raw.nbf, None);
+        let map = parse::<serde_json::Map<String, serde_json::Value>>(
+            obj(r#","r\u00f6le":"r","n":{"deep":[1]}"#).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(map.extra.len(), 2);
+        assert!(map.extra.contains_key("röle"));
+    }
+
+    #[test]
+    fn duplicates_missing_and_wrong_types_are_refused() {
+        for bad in [
+            obj(r#","exp":3"#),
+            obj(r#","role":"r","sub":"b""#),
+            obj(r#","nbf":null,"nbf":1"#),
+            obj(r#","iat2":1,"e\u0078p":5"#),
+            String::from(r#"{"sub":"a","iat":1,"exp":2,"jti":"j"}"#),
+            obj(r#","aud":7"#),
+            String::from(
+                r#"{"sub":"a","sid":"AAAAAAAAAAAAAAAAAAAAAA","iat":1,"exp":2.5,"jti":"j"}"#,
+            ),
+            String::from(
+                r#"{"sub":"a","sid":"AAAAAAAAAAAAAAAAAAAAAA","iat":1,"exp":-2,"jti":"j"}"#,
+            ),
+            String::from(
+                r#"{"sub":"a","sid":"AAAAAAAAAAAAAAAAAAAAAA","iat":1,"exp":"2","jti":"j"}"#,
+            ),
+            obj("} "),
+            String::from("[]"),
+        ] {
+            assert!(
+                parse::<Role>(bad.as_bytes()).is_err() || parse::<()>(bad.as_bytes()).is_err(),
+                "{bad}"
+            );
+            assert!(parse::<()>(bad.as_bytes()).is_err(), "{bad}");
+        }
+        // An application claim missing is the application type's error.
+        assert!(parse::<Role>(obj("").as_bytes()).is_err());
+    }
+}
