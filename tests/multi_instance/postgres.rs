@@ -113,42 +113,46 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// The database stopped by `stop`; started again by [`end`](Self::end) or,
-/// should the test panic first, on drop.
+/// The database stopped with `pg_ctl stop`; started again by
+/// [`end`](Self::end) or, should the test panic first, on drop.
 pub struct Outage {
-    start: String,
+    pg_ctl: String,
     ended: bool,
 }
 
 impl Outage {
-    pub fn begin(stop: &str, start: &str) -> Self {
-        shell(stop);
+    /// Stops the server with `pg_ctl` (`.ci/run`'s `TOKENLIFE_PG_CTL`, a
+    /// `pg_ctl` that knows the data directory): fast shutdown, which
+    /// disconnects every client and aborts what they were doing.
+    pub fn begin(pg_ctl: &str) -> Self {
+        run(pg_ctl, &["stop", "-m", "fast", "-w", "-t", "60"]);
         Self {
-            start: start.to_owned(),
+            pg_ctl: pg_ctl.to_owned(),
             ended: false,
         }
     }
 
+    /// Starts the server again and waits until it accepts connections.
     pub fn end(mut self) {
         self.ended = true;
-        shell(&self.start);
+        run(&self.pg_ctl, &["start", "-w", "-t", "60"]);
     }
 }
 
 impl Drop for Outage {
     fn drop(&mut self) {
         if !self.ended {
-            shell(&self.start);
+            run(&self.pg_ctl, &["start", "-w", "-t", "60"]);
         }
     }
 }
 
-/// Runs `command` with `sh -c`, asserting that it succeeds.
-pub fn shell(command: &str) {
-    let status = Command::new("sh")
-        .args(["-c", command])
+/// Runs `program args`, asserting that it succeeds.
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
         .stdin(Stdio::null())
         .status()
-        .unwrap_or_else(|e| panic!("{command}: {e}"));
-    assert!(status.success(), "{command}: {status}");
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?}: {status}");
 }
