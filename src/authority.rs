@@ -264,12 +264,14 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     }
 
     async fn refresh_inner(&self, token: &str, claims: Option<String>) -> Result<TokenPair, Error> {
-        let now = self.clock.now();
         let token = RefreshToken::parse(token, &self.keys, self.policy.max_token_bytes())?;
         let mut jti = [0u8; 16];
         self.rng.fill(&mut jti)?;
         for _ in 0..MAX_ATTEMPTS {
             let current = self.load(token.session_id()).await?;
+            // Read after loading, so that a retry after a lost race decides
+            // with a clock no older than the winner's write.
+            let now = self.clock.now();
             let decision = session::decide_refresh(
                 &current,
                 &token,

@@ -212,7 +212,11 @@ pub fn decide_refresh(
         if !presented.ct_matches(previous) {
             return Err(Error::BadSignature);
         }
-        if now < session.rotated_at.saturating_add(policy.reuse_grace()) {
+        // The window is [rotated_at, rotated_at + grace). A `now` before the
+        // rotation (a clock read before another writer rotated, or another
+        // instance's clock running behind) counts as its start: inside any
+        // window of positive length, and never inside a window of zero.
+        if now.since(session.rotated_at) < policy.reuse_grace() {
             let entry = keyring
                 .entry(session.key_id.as_str().as_bytes())
                 .ok_or(Error::UnknownKey)?;
@@ -401,5 +405,62 @@ impl<'de> serde::Deserialize<'de> for SessionId {
             }
         }
         d.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    const T0: UnixMillis = UnixMillis(1_764_000_000_000);
+
+    /// A session rotated once at `T0 + 1 s`, and its first (now spent) token.
+    fn rotated_once(keys: &Keyring, policy: &Policy) -> (Session, RefreshToken) {
+        let id = SessionId::from_bytes([7; 16]);
+        let (s0, t0) = start(
+            keys,
+            policy,
+            id,
+            "alice".into(),
+            None,
+            Metadata::new(),
+            [9; 32],
+            T0,
+        );
+        let t0 = RefreshToken::parse(&t0, keys, 1024).unwrap();
+        let at = T0.saturating_add(Duration::from_secs(1));
+        match decide_refresh(&s0, &t0, keys, policy, at, None).unwrap() {
+            RefreshDecision::Rotate { next, .. } => (next, t0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_clock_behind_the_rotation_never_opens_a_zero_grace_window() {
+        let keys = Keyring::new("k", &[1; 32]).unwrap();
+        let policy = Policy::default().with_reuse_grace(Duration::ZERO);
+        let (s1, spent) = rotated_once(&keys, &policy);
+        for behind in [1, 500, 1000] {
+            let now = s1.rotated_at.saturating_sub(Duration::from_millis(behind));
+            let d = decide_refresh(&s1, &spent, &keys, &policy, now, None).unwrap();
+            assert!(
+                matches!(d, RefreshDecision::Revoke { .. }),
+                "{behind} ms: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_clock_behind_the_rotation_is_inside_a_positive_grace_window() {
+        let keys = Keyring::new("k", &[1; 32]).unwrap();
+        let policy = Policy::default().with_reuse_grace(Duration::from_secs(10));
+        let (s1, spent) = rotated_once(&keys, &policy);
+        let now = s1.rotated_at.saturating_sub(Duration::from_millis(300));
+        let d = decide_refresh(&s1, &spent, &keys, &policy, now, None).unwrap();
+        assert!(
+            matches!(d, RefreshDecision::Grace { update: None, .. }),
+            "{d:?}"
+        );
     }
 }

@@ -637,3 +637,24 @@ fn errors_never_print_token_or_key_material() {
 }
 
 fn store_is_send_sync<S: SessionStore + Send + Sync + 'static>() {}
+
+/// Two instances sharing a store, the second's clock 500 ms behind: without
+/// a grace window the second use of a token is reuse, whatever the clocks say.
+#[test]
+fn i1_single_use_holds_across_instances_with_skewed_clocks() {
+    for (grace, expect_same_successor) in [(secs(0), false), (secs(10), true)] {
+        let store = Arc::new(MemoryStore::new());
+        let policy = Policy::default().with_reuse_grace(grace);
+        let (ahead, _) = authority_with(keys(), policy.clone(), store.clone(), 1);
+        let (behind, behind_clock) = authority_with(keys(), policy, store, 2);
+        let pair = block_on(ahead.login("alice", &())).unwrap();
+        behind_clock.set(START.saturating_sub(ms(500)));
+        let first = block_on(ahead.refresh(&pair.refresh_token)).unwrap();
+        let second = block_on(behind.refresh(&pair.refresh_token));
+        if expect_same_successor {
+            assert_eq!(second.unwrap().refresh_token, first.refresh_token);
+        } else {
+            assert!(matches!(second, Err(Error::RefreshReused)), "{second:?}");
+        }
+    }
+}
