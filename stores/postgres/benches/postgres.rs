@@ -27,6 +27,9 @@ use tokio::runtime::Runtime;
 
 const CLIENTS: [usize; 2] = [1, 8];
 
+/// The schema the benchmark's table lives in.
+const SCHEMA: &str = "tokenlife_bench";
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(20)
@@ -42,21 +45,26 @@ fn main() {
     bench_store(&mut c, &runtime, "memory", MemoryStore::new());
     match std::env::var("TOKENLIFE_PG_URL") {
         Ok(url) if !url.is_empty() => {
+            // A schema of the benchmark's own, dropped at the end: the
+            // database's own tables are not touched.
+            admin(
+                &runtime,
+                &url,
+                &format!("DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}"),
+            );
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let in_schema = format!("{url}{separator}options=-c%20search_path%3D{SCHEMA}");
             let store = runtime
-                .block_on(PostgresStore::connect(&url))
+                .block_on(PostgresStore::connect(&in_schema))
                 .expect("connecting to TOKENLIFE_PG_URL");
-            // Each run starts from an empty table (the sessions of earlier
-            // runs would only make it bigger).
-            runtime
-                .block_on(store.purge_expired(tokenlife::UnixMillis(u64::MAX)))
-                .expect("emptying the table");
             bench_store(&mut c, &runtime, "postgres", store);
+            admin(&runtime, &url, &format!("DROP SCHEMA {SCHEMA} CASCADE"));
         }
         _ => {
             let _ = writeln!(
                 std::io::stderr(),
                 "SKIPPED the PostgreSQL benchmarks: TOKENLIFE_PG_URL is not set \
-                 (a local server's URL; the table {TABLE} is created in it)"
+                 (a local server's URL; the table {TABLE} is made in a schema {SCHEMA})"
             );
         }
     }
@@ -176,4 +184,17 @@ where
         }
         started.elapsed()
     })
+}
+
+/// Runs `sql` on `url` over a connection of its own.
+fn admin(runtime: &Runtime, url: &str, sql: &str) {
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connecting to TOKENLIFE_PG_URL");
+        let connection = tokio::spawn(connection);
+        client.batch_execute(sql).await.expect(sql);
+        drop(client);
+        let _ = connection.await;
+    });
 }
