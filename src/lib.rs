@@ -25,6 +25,8 @@ mod memory;
 mod policy;
 mod random;
 pub mod refresh;
+#[cfg(feature = "std")]
+mod row;
 pub mod session;
 mod store;
 #[cfg(feature = "testkit")]
@@ -41,6 +43,8 @@ pub use policy::Policy;
 pub use random::RandomSource;
 #[cfg(feature = "std")]
 pub use random::{OsRandom, SharedRng};
+#[cfg(feature = "std")]
+pub use row::SqlRow;
 pub use session::{Metadata, Revocation, Session, SessionId, SessionInfo};
 pub use store::{SessionStore, StoreError, StoreErrorKind};
 #[cfg(feature = "std")]

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, Object, Pool};
-use tokenlife::{Session, SessionId, SessionStore, StoreError, UnixMillis};
+use tokenlife::{Session, SessionId, SessionStore, SqlRow as Row, StoreError, UnixMillis};
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::NoTls;
 
@@ -306,7 +306,7 @@ impl SessionStore for PostgresStore {
         next: Session,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let row = Row::of(&next);
-        let expected = version_column(expected_version);
+        let expected = Row::version_column(expected_version);
         async move {
             let row = row?;
             self.run(move |client| async move {
@@ -354,7 +354,7 @@ impl SessionStore for PostgresStore {
         &self,
         now: UnixMillis,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        let now = instant_column(now);
+        let now = Row::instant_column(now);
         self.run(move |client| async move {
             let statement = client.prepare_cached(schema::PURGE_EXPIRED).await;
             client
@@ -390,52 +390,13 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-/// A session as the columns of its row.
-struct Row {
-    id: String,
-    subject: String,
-    version: i64,
-    expires_at: i64,
-    record: String,
-}
-
-impl Row {
-    fn of(session: &Session) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: session.id.to_string(),
-            subject: session.subject.clone(),
-            version: version_column(session.version),
-            expires_at: instant_column(session.expires_at()),
-            record: serde_json::to_string(session).map_err(StoreError::backend)?,
-        })
-    }
-}
-
-/// The version is only ever compared for equality, so its bit pattern is
-/// kept: versions below 2^63 read as themselves, the rest as negatives.
-fn version_column(version: u64) -> i64 {
-    i64::from_ne_bytes(version.to_ne_bytes())
-}
-
-/// Instants are compared for order, so they are kept as milliseconds,
-/// saturating at `i64::MAX` (the year 292 278 994).
-fn instant_column(at: UnixMillis) -> i64 {
-    i64::try_from(at.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// The `record` of `row`, which must belong where it was found.
 fn decode(
     row: &tokio_postgres::Row,
-    belongs: impl Fn(&Session) -> bool,
+    belongs: impl FnOnce(&Session) -> bool,
 ) -> Result<Session, StoreError> {
     let json: &str = row.try_get(0).map_err(corrupt)?;
-    let session: Session = serde_json::from_str(json).map_err(corrupt)?;
-    if belongs(&session) {
-        Ok(session)
-    } else {
-        // The record disagrees with the columns it was found by.
-        Err(StoreError::from_kind(tokenlife::StoreErrorKind::Corrupt))
-    }
+    Row::decode(json, belongs)
 }
 
 fn one_row(changed: u64) -> Result<(), StoreError> {

@@ -8,13 +8,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
-use tokenlife::{Session, SessionId, SessionStore, StoreError, StoreErrorKind, UnixMillis};
+use tokenlife::{Session, SessionId, SessionStore, SqlRow as Row, StoreError, UnixMillis};
 
 use crate::oneshot;
 
 /// How long a statement waits for another connection's lock (another
 /// process on the same file) before it fails with
-/// [`StoreErrorKind::Unavailable`].
+/// [`StoreErrorKind::Unavailable`](tokenlife::StoreErrorKind::Unavailable).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The table the store keeps its sessions in; it may share a database file
@@ -72,8 +72,8 @@ impl SqliteStore {
     /// open the file and create the schema: call it at start-up.
     ///
     /// # Errors
-    /// [`StoreErrorKind::Backend`] when the file cannot be opened or is not
-    /// a SQLite database, [`StoreErrorKind::Unavailable`] when another
+    /// [`StoreErrorKind::Backend`](tokenlife::StoreErrorKind::Backend) when the file cannot be opened or is not
+    /// a SQLite database, [`StoreErrorKind::Unavailable`](tokenlife::StoreErrorKind::Unavailable) when another
     /// connection holds it locked past [`BUSY_TIMEOUT`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
@@ -84,7 +84,7 @@ impl SqliteStore {
     /// A private in-memory database, gone when the store is dropped (tests).
     ///
     /// # Errors
-    /// [`StoreErrorKind::Backend`] when SQLite cannot allocate it.
+    /// [`StoreErrorKind::Backend`](tokenlife::StoreErrorKind::Backend) when SQLite cannot allocate it.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(sql_error)?;
         Self::start(conn, None)
@@ -161,7 +161,7 @@ impl SessionStore for SqliteStore {
                 .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
                 .map_err(sql_error)?;
             record
-                .map(|json| decode(&json, |s| s.id == wanted))
+                .map(|json| Row::decode(&json, |s| s.id == wanted))
                 .transpose()
         })
         .await
@@ -175,7 +175,7 @@ impl SessionStore for SqliteStore {
         next: Session,
     ) -> Result<(), StoreError> {
         let row = Row::of(&next)?;
-        let expected = version_column(expected_version);
+        let expected = Row::version_column(expected_version);
         self.call(move |conn| {
             let changed = conn
                 .prepare_cached(&format!(
@@ -211,7 +211,7 @@ impl SessionStore for SqliteStore {
                 .query_map([&subject], |r| r.get::<_, String>(0))
                 .map_err(sql_error)?;
             records
-                .map(|json| decode(&json.map_err(sql_error)?, |s| s.subject == subject))
+                .map(|json| Row::decode(&json.map_err(sql_error)?, |s| s.subject == subject))
                 .collect()
         })
         .await
@@ -219,7 +219,7 @@ impl SessionStore for SqliteStore {
 
     /// `DELETE … WHERE expires_at <= ?1` (by the expiry index).
     async fn purge_expired(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        let now = instant_column(now);
+        let now = Row::instant_column(now);
         self.call(move |conn| {
             let deleted = conn
                 .prepare_cached(&format!("DELETE FROM {TABLE} WHERE expires_at <= ?1"))
@@ -252,27 +252,6 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-/// A session as the columns of its row.
-struct Row {
-    id: String,
-    subject: String,
-    version: i64,
-    expires_at: i64,
-    record: String,
-}
-
-impl Row {
-    fn of(session: &Session) -> Result<Self, StoreError> {
-        Ok(Self {
-            id: session.id.to_string(),
-            subject: session.subject.clone(),
-            version: version_column(session.version),
-            expires_at: instant_column(session.expires_at()),
-            record: serde_json::to_string(session).map_err(StoreError::backend)?,
-        })
-    }
-}
-
 /// The schema, created on first open. WAL lets readers of other processes
 /// go on while a writer commits.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -300,29 +279,6 @@ fn serve(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
         // `Unavailable`; the thread and the connection live on. Every job
         // is one statement, so no transaction is left open.
         let _ = catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
-    }
-}
-
-/// The version is only ever compared for equality, so its bit pattern is
-/// kept: versions below 2^63 read as themselves, the rest as negatives.
-fn version_column(version: u64) -> i64 {
-    i64::from_ne_bytes(version.to_ne_bytes())
-}
-
-/// Instants are compared for order, so they are kept as milliseconds,
-/// saturating at `i64::MAX` (the year 292 278 994).
-fn instant_column(at: UnixMillis) -> i64 {
-    i64::try_from(at.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn decode(json: &str, belongs: impl Fn(&Session) -> bool) -> Result<Session, StoreError> {
-    let session: Session =
-        serde_json::from_str(json).map_err(|e| StoreError::new(StoreErrorKind::Corrupt, e))?;
-    if belongs(&session) {
-        Ok(session)
-    } else {
-        // The record disagrees with the columns it was found by.
-        Err(StoreError::from_kind(StoreErrorKind::Corrupt))
     }
 }
 
