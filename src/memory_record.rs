@@ -1,0 +1,372 @@
+//! A [`Session`] as [`MemoryStore`](super::MemoryStore) keeps it: fixed
+//! fields packed into 160 bytes, and the variable ones (subject, claims,
+//! metadata) in one allocation.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::RevokeReason;
+use crate::keys::KeyId;
+use crate::refresh::SecretHash;
+use crate::session::{Metadata, Revocation, Session, SessionId};
+use crate::time::UnixMillis;
+
+/// The bits of [`Record::flags`].
+const HAS_PREVIOUS: u8 = 1;
+const HAS_ABSOLUTE: u8 = 1 << 1;
+const REVOKED: u8 = 1 << 2;
+/// `text` holds claims or metadata after the subject, each field written
+/// as a netstring (`<len>:<bytes>`); without it, `text` is the subject.
+const EXTRA: u8 = 1 << 3;
+/// `Some` claims (possibly empty) come first among the extra fields.
+const HAS_CLAIMS: u8 = 1 << 4;
+/// The slot holds no session (purged, waiting for reuse).
+const VACANT: u8 = 1 << 5;
+
+#[derive(Debug)]
+pub(super) struct Record {
+    /// Kept here so that the id index holds only a slot number.
+    pub(super) id: SessionId,
+    pub(super) version: u64,
+    generation: u64,
+    current_hash: [u8; 32],
+    previous_hash: [u8; 32],
+    created_at: u64,
+    rotated_at: u64,
+    idle_expires_at: u64,
+    absolute_expires_at: u64,
+    revoked_at: u64,
+    /// The subject, then (with [`EXTRA`]) claims and metadata.
+    text: Box<str>,
+    /// The key id's position in the shard's interned list.
+    key: u32,
+    flags: u8,
+    reason: u8,
+}
+
+impl Record {
+    pub(super) fn new(session: Session, key_ids: &mut Vec<KeyId>) -> Self {
+        let mut record = Self {
+            id: session.id,
+            version: 0,
+            generation: 0,
+            current_hash: [0; 32],
+            previous_hash: [0; 32],
+            created_at: 0,
+            rotated_at: 0,
+            idle_expires_at: 0,
+            absolute_expires_at: 0,
+            revoked_at: 0,
+            text: Box::default(),
+            key: 0,
+            flags: 0,
+            reason: 0,
+        };
+        record.text = encode(
+            &session.subject,
+            session.claims.as_deref(),
+            &session.metadata,
+        );
+        record.set(&session, key_ids);
+        record
+    }
+
+    /// Takes every field of `next` but the id and the subject (which never
+    /// change). The text is rewritten only when claims or metadata changed,
+    /// so a plain refresh allocates nothing here.
+    pub(super) fn update(&mut self, next: &Session, key_ids: &mut Vec<KeyId>) {
+        if !self.extras_are(next.claims.as_deref(), &next.metadata) {
+            let text = encode(self.subject(), next.claims.as_deref(), &next.metadata);
+            self.text = text;
+        }
+        self.set(next, key_ids);
+    }
+
+    /// The scalar fields, and the flags describing `text`.
+    fn set(&mut self, next: &Session, key_ids: &mut Vec<KeyId>) {
+        self.key = intern(key_ids, &next.key_id);
+        self.version = next.version;
+        self.generation = next.generation;
+        self.current_hash = next.current_hash.0;
+        self.previous_hash = next.previous_hash.map_or([0; 32], |h| h.0);
+        self.created_at = next.created_at.as_millis();
+        self.rotated_at = next.rotated_at.as_millis();
+        self.idle_expires_at = next.idle_expires_at.as_millis();
+        self.absolute_expires_at = next.absolute_expires_at.map_or(0, UnixMillis::as_millis);
+        self.revoked_at = next.revoked.map_or(0, |r| r.at.as_millis());
+        self.reason = next.revoked.map_or(0, |r| reason_code(r.reason));
+        let extra = next.claims.is_some() || !next.metadata.is_empty();
+        self.flags = flag(next.previous_hash.is_some(), HAS_PREVIOUS)
+            | flag(next.absolute_expires_at.is_some(), HAS_ABSOLUTE)
+            | flag(next.revoked.is_some(), REVOKED)
+            | flag(extra, EXTRA)
+            | flag(next.claims.is_some(), HAS_CLAIMS);
+    }
+
+    pub(super) fn to_session(&self, key_ids: &[KeyId]) -> Session {
+        let mut fields = Fields::of(self);
+        let subject = String::from(fields.subject);
+        let claims = fields.claims.map(String::from);
+        let mut metadata = Metadata::new();
+        while let Some(key) = fields.next() {
+            let value = fields.next().unwrap_or_default();
+            metadata.push((key.into(), value.into()));
+        }
+        Session {
+            id: self.id,
+            subject,
+            version: self.version,
+            generation: self.generation,
+            key_id: key_ids[self.key as usize].clone(),
+            current_hash: SecretHash(self.current_hash),
+            previous_hash: self
+                .has(HAS_PREVIOUS)
+                .then_some(SecretHash(self.previous_hash)),
+            created_at: UnixMillis(self.created_at),
+            rotated_at: UnixMillis(self.rotated_at),
+            idle_expires_at: UnixMillis(self.idle_expires_at),
+            absolute_expires_at: self
+                .has(HAS_ABSOLUTE)
+                .then_some(UnixMillis(self.absolute_expires_at)),
+            revoked: self.has(REVOKED).then_some(Revocation {
+                at: UnixMillis(self.revoked_at),
+                reason: reason_of(self.reason),
+            }),
+            claims,
+            metadata,
+        }
+    }
+
+    pub(super) fn subject(&self) -> &str {
+        Fields::of(self).subject
+    }
+
+    /// As [`Session::expires_at`], in milliseconds.
+    pub(super) fn expires_at(&self) -> u64 {
+        if self.has(HAS_ABSOLUTE) {
+            self.absolute_expires_at.min(self.idle_expires_at)
+        } else {
+            self.idle_expires_at
+        }
+    }
+
+    pub(super) fn is_vacant(&self) -> bool {
+        self.has(VACANT)
+    }
+
+    /// Frees its text and marks the slot free.
+    pub(super) fn vacate(&mut self) {
+        self.text = Box::default();
+        self.flags = VACANT;
+    }
+
+    fn has(&self, bit: u8) -> bool {
+        self.flags & bit != 0
+    }
+
+    /// Whether the stored claims and metadata are these.
+    fn extras_are(&self, claims: Option<&str>, metadata: &Metadata) -> bool {
+        let mut fields = Fields::of(self);
+        if fields.claims != claims {
+            return false;
+        }
+        for (key, value) in metadata {
+            if fields.next() != Some(key.as_str()) || fields.next() != Some(value.as_str()) {
+                return false;
+            }
+        }
+        fields.next().is_none()
+    }
+}
+
+/// The fields of a record's text: the subject, the claims, then metadata
+/// keys and values in turn from [`Iterator::next`].
+struct Fields<'a> {
+    subject: &'a str,
+    claims: Option<&'a str>,
+    rest: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(record: &'a Record) -> Self {
+        if !record.has(EXTRA) {
+            return Self {
+                subject: &record.text,
+                claims: None,
+                rest: "",
+            };
+        }
+        let mut rest = &*record.text;
+        let subject = take(&mut rest);
+        let claims = record.has(HAS_CLAIMS).then(|| take(&mut rest));
+        Self {
+            subject,
+            claims,
+            rest,
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        (!self.rest.is_empty()).then(|| take(&mut self.rest))
+    }
+}
+
+/// The text of a record: the subject alone, or every field as a netstring
+/// when there are claims or metadata.
+fn encode(subject: &str, claims: Option<&str>, metadata: &Metadata) -> Box<str> {
+    if claims.is_none() && metadata.is_empty() {
+        return subject.into();
+    }
+    let fields = || {
+        core::iter::once(subject)
+            .chain(claims)
+            .chain(metadata.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+    };
+    let len = fields().map(|f| digits(f.len()) + 1 + f.len()).sum();
+    let mut text = String::with_capacity(len);
+    for field in fields() {
+        push_len(&mut text, field.len());
+        text.push(':');
+        text.push_str(field);
+    }
+    text.into_boxed_str()
+}
+
+/// Splits the netstring at the front of `rest` off it. A hand-rolled loop:
+/// this runs on every load, and `split_once` with `parse` costs five times
+/// as much for a two-digit length.
+fn take<'a>(rest: &mut &'a str) -> &'a str {
+    let mut len = 0usize;
+    let mut digits = 0usize;
+    for &b in rest.as_bytes() {
+        if b == b':' {
+            break;
+        }
+        len = len
+            .wrapping_mul(10)
+            .wrapping_add(usize::from(b.wrapping_sub(b'0')));
+        digits += 1;
+    }
+    let start = digits + 1;
+    let end = start.saturating_add(len);
+    // `encode` wrote the text, so it parses; were it cut short, the fields
+    // would end there rather than panic.
+    let (field, tail) = rest
+        .get(start..end)
+        .zip(rest.get(end..))
+        .unwrap_or(("", ""));
+    *rest = tail;
+    field
+}
+
+fn digits(mut n: usize) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+fn push_len(text: &mut String, n: usize) {
+    let mut div = 10usize.pow(digits(n) as u32 - 1);
+    while div > 0 {
+        text.push(char::from(b'0' + (n / div % 10) as u8));
+        div /= 10;
+    }
+}
+
+fn flag(set: bool, bit: u8) -> u8 {
+    if set { bit } else { 0 }
+}
+
+fn reason_code(reason: RevokeReason) -> u8 {
+    match reason {
+        RevokeReason::Logout => 0,
+        RevokeReason::LogoutAll => 1,
+        RevokeReason::Reuse => 2,
+    }
+}
+
+fn reason_of(code: u8) -> RevokeReason {
+    match code {
+        0 => RevokeReason::Logout,
+        1 => RevokeReason::LogoutAll,
+        _ => RevokeReason::Reuse,
+    }
+}
+
+/// The position of `id` in `key_ids`, added if new. Keyrings hold a handful
+/// of keys, so a scan is the fastest lookup.
+fn intern(key_ids: &mut Vec<KeyId>, id: &KeyId) -> u32 {
+    if let Some(i) = key_ids.iter().position(|k| k == id) {
+        return i as u32;
+    }
+    key_ids.push(id.clone());
+    (key_ids.len() - 1) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_stay_compact() {
+        assert_eq!(core::mem::size_of::<Record>(), 160);
+    }
+
+    #[test]
+    fn lengths_are_written_in_decimal() {
+        for n in [0, 1, 9, 10, 99, 100, 1024, 262_144, usize::MAX] {
+            let mut text = String::new();
+            push_len(&mut text, n);
+            assert_eq!(text, alloc::format!("{n}"));
+            assert_eq!(digits(n), text.len());
+        }
+    }
+
+    #[test]
+    fn text_round_trips_fields_with_colons_and_digits() {
+        let metadata = alloc::vec![
+            (String::from("1:2"), String::new()),
+            (String::new(), String::from("::9")),
+        ];
+        let mut s = session("a:1");
+        s.claims = Some(String::from("12:{}"));
+        s.metadata = metadata;
+        let mut keys = Vec::new();
+        let record = Record::new(s.clone(), &mut keys);
+        assert_eq!(record.to_session(&keys), s);
+        assert!(record.extras_are(s.claims.as_deref(), &s.metadata));
+        assert!(!record.extras_are(None, &s.metadata));
+        assert!(!record.extras_are(s.claims.as_deref(), &Metadata::new()));
+        s.claims = Some(String::new());
+        s.metadata.clear();
+        let record = Record::new(s.clone(), &mut keys);
+        assert_eq!(record.to_session(&keys), s);
+        assert_eq!(record.subject(), "a:1");
+    }
+
+    fn session(subject: &str) -> Session {
+        Session {
+            id: SessionId::from_bytes([1; 16]),
+            subject: subject.into(),
+            version: 0,
+            generation: 0,
+            key_id: KeyId::new("k").expect("a valid key id"),
+            current_hash: SecretHash([2; 32]),
+            previous_hash: None,
+            created_at: UnixMillis(0),
+            rotated_at: UnixMillis(0),
+            idle_expires_at: UnixMillis(1),
+            absolute_expires_at: None,
+            revoked: None,
+            claims: None,
+            metadata: Metadata::new(),
+        }
+    }
+}
