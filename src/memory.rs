@@ -45,7 +45,7 @@ const CHUNK: usize = 256;
 /// packed) in a slab that grows 256 records at a time, its subject, claims
 /// and metadata in one allocation, and two indexes of small entries (4 bytes
 /// by id, 8 by subject). With a 36-byte subject and no claims or metadata,
-/// that is about 233 bytes of heap per session at 1 million sessions
+/// that is about 227 bytes of heap per session at 1 million sessions
 /// (`cargo run --release --example memory`).
 ///
 /// ```

@@ -16,13 +16,13 @@ use crate::time::UnixMillis;
 const HAS_PREVIOUS: u8 = 1;
 const HAS_ABSOLUTE: u8 = 1 << 1;
 const REVOKED: u8 = 1 << 2;
-/// `text` holds claims or metadata after the subject, each field written
-/// as a netstring (`<len>:<bytes>`); without it, `text` is the subject.
-const EXTRA: u8 = 1 << 3;
-/// `Some` claims (possibly empty) come first among the extra fields.
-const HAS_CLAIMS: u8 = 1 << 4;
+/// `Some` claims (possibly empty) follow the subject in `text`.
+const HAS_CLAIMS: u8 = 1 << 3;
 /// The slot holds no session (purged, waiting for reuse).
-const VACANT: u8 = 1 << 5;
+const VACANT: u8 = 1 << 4;
+/// [`Record::subject_len`] of a subject this long or longer, which `text`
+/// then starts with as a netstring.
+const LONG: u16 = u16::MAX;
 
 #[derive(Debug)]
 pub(super) struct Record {
@@ -37,8 +37,12 @@ pub(super) struct Record {
     idle_expires_at: u64,
     absolute_expires_at: u64,
     revoked_at: u64,
-    /// The subject, then (with [`EXTRA`]) claims and metadata.
+    /// The subject, then the claims (if any) and the metadata keys and
+    /// values, each of these as a netstring (`<len>:<bytes>`).
     text: Box<str>,
+    /// The subject's length, so that reaching it parses nothing; [`LONG`]
+    /// for a subject that is a netstring too.
+    subject_len: u16,
     /// The key id's position in the shard's interned list.
     key: u32,
     flags: u8,
@@ -59,12 +63,15 @@ impl Record {
             absolute_expires_at: 0,
             revoked_at: 0,
             text: Box::default(),
+            subject_len: 0,
             key: 0,
             flags: 0,
             reason: 0,
         };
+        record.subject_len = u16::try_from(session.subject.len()).unwrap_or(LONG);
         record.text = encode(
             &session.subject,
+            record.subject_len,
             session.claims.as_deref(),
             &session.metadata,
         );
@@ -77,7 +84,12 @@ impl Record {
     /// so a plain refresh allocates nothing here.
     pub(super) fn update(&mut self, next: &Session, key_ids: &mut Vec<KeyId>) {
         if !self.extras_are(next.claims.as_deref(), &next.metadata) {
-            let text = encode(self.subject(), next.claims.as_deref(), &next.metadata);
+            let text = encode(
+                self.subject(),
+                self.subject_len,
+                next.claims.as_deref(),
+                &next.metadata,
+            );
             self.text = text;
         }
         self.set(next, key_ids);
@@ -96,11 +108,9 @@ impl Record {
         self.absolute_expires_at = next.absolute_expires_at.map_or(0, UnixMillis::as_millis);
         self.revoked_at = next.revoked.map_or(0, |r| r.at.as_millis());
         self.reason = next.revoked.map_or(0, |r| reason_code(r.reason));
-        let extra = next.claims.is_some() || !next.metadata.is_empty();
         self.flags = flag(next.previous_hash.is_some(), HAS_PREVIOUS)
             | flag(next.absolute_expires_at.is_some(), HAS_ABSOLUTE)
             | flag(next.revoked.is_some(), REVOKED)
-            | flag(extra, EXTRA)
             | flag(next.claims.is_some(), HAS_CLAIMS);
     }
 
@@ -190,15 +200,14 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn of(record: &'a Record) -> Self {
-        if !record.has(EXTRA) {
-            return Self {
-                subject: &record.text,
-                claims: None,
-                rest: "",
-            };
-        }
-        let mut rest = &*record.text;
-        let subject = take(&mut rest);
+        let text = &*record.text;
+        let (subject, mut rest) = if record.subject_len < LONG {
+            text.split_at_checked(usize::from(record.subject_len))
+                .unwrap_or((text, ""))
+        } else {
+            let mut rest = text;
+            (take(&mut rest), rest)
+        };
         let claims = record.has(HAS_CLAIMS).then(|| take(&mut rest));
         Self {
             subject,
@@ -215,20 +224,27 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// The text of a record: the subject alone, or every field as a netstring
-/// when there are claims or metadata.
-fn encode(subject: &str, claims: Option<&str>, metadata: &Metadata) -> Box<str> {
-    if claims.is_none() && metadata.is_empty() {
+/// The text of a record: the subject (a netstring too if [`LONG`]), then
+/// the claims and metadata as netstrings.
+fn encode(subject: &str, subject_len: u16, claims: Option<&str>, metadata: &Metadata) -> Box<str> {
+    if claims.is_none() && metadata.is_empty() && subject_len < LONG {
         return subject.into();
     }
-    let fields = || {
-        core::iter::once(subject)
+    let netstrings = || {
+        (subject_len == LONG)
+            .then_some(subject)
+            .into_iter()
             .chain(claims)
             .chain(metadata.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
     };
-    let len = fields().map(|f| digits(f.len()) + 1 + f.len()).sum();
+    let raw = if subject_len < LONG { subject } else { "" };
+    let len = raw.len()
+        + netstrings()
+            .map(|f| digits(f.len()) + 1 + f.len())
+            .sum::<usize>();
     let mut text = String::with_capacity(len);
-    for field in fields() {
+    text.push_str(raw);
+    for field in netstrings() {
         push_len(&mut text, field.len());
         text.push(':');
         text.push_str(field);
@@ -349,6 +365,20 @@ mod tests {
         let record = Record::new(s.clone(), &mut keys);
         assert_eq!(record.to_session(&keys), s);
         assert_eq!(record.subject(), "a:1");
+    }
+
+    #[test]
+    fn subjects_of_64_kib_and_more_round_trip() {
+        let mut keys = Vec::new();
+        for len in [usize::from(LONG) - 1, usize::from(LONG), 70_000] {
+            for claims in [None, Some(String::from("{}"))] {
+                let mut s = session(&"s".repeat(len));
+                s.claims = claims;
+                let record = Record::new(s.clone(), &mut keys);
+                assert_eq!(record.subject().len(), len);
+                assert_eq!(record.to_session(&keys), s);
+            }
+        }
     }
 
     fn session(subject: &str) -> Session {
