@@ -104,11 +104,12 @@ fn main() {
     let batch = Duration::from_millis(env_or("COMPARE_BATCH_MS", 2));
     let big: u64 = env_or("COMPARE_SESSIONS", 1_000_000);
 
-    eprintln!("compare: measuring a store of {big} sessions (36-byte subjects, no claims) …");
-    let rss_per = store_rss_per_session(big);
-    eprintln!("compare: building stores of 1000 and {big} sessions …");
+    // Phase 1, on a young heap: every comparison with the peers. Building a
+    // million sessions first would leave glibc's heap large and fragmented,
+    // which slows allocation-heavy code (jsonwebtoken's most of all) and
+    // would flatter the ratios.
+    eprintln!("compare: building a store of 1000 sessions …");
     let (small, small_pairs) = populated(1_000);
-    let (large, large_pairs) = populated(big);
     let secret = access_secret(&small);
     let peer = Rc::new(Peer::new(&secret));
     let floor = Floor::new(&secret);
@@ -173,57 +174,31 @@ fn main() {
             }
         }));
     }
-    for (name, auth, pairs) in [
-        ("refresh, 1k sessions", &small, &small_pairs),
-        ("refresh, 1M sessions", &large, &large_pairs),
-    ] {
-        let a = auth.clone();
-        let mut r = Refresher::new(pairs);
-        ops.push(Op::new(name, move || {
-            black_box(block_on(r.refresh(&a)));
-        }));
-    }
-    for (name, auth, tag) in [
-        ("logout, 1k sessions", &small, 3u64),
-        ("logout, 1M sessions", &large, 4u64),
-    ] {
-        // Logout spends a session, so each batch logs fresh ones in first.
-        let ready: Rc<RefCell<Vec<TokenPair>>> = Rc::default();
-        let (a, r) = (auth.clone(), ready.clone());
-        let mut n = 0u64;
-        let role = role();
-        let prepare = move |k: usize| {
-            let mut r = r.borrow_mut();
-            r.clear();
-            for _ in 0..k {
-                n += 1;
-                r.push(block_on(a.login(&subject(tag << 40 | n), &role)).expect("login"));
-            }
-            r.reverse();
-        };
-        let a = auth.clone();
-        ops.push(Op::prepared(name, prepare, move || {
-            let pair = ready.borrow_mut().pop().expect("prepared");
-            block_on(a.logout(&pair.refresh_token)).expect("logout");
+    push_store_ops(&mut ops, "", &small, &small_pairs, 3);
+    let mut phase1 = measure(ops, rounds, batch);
+
+    // Phase 2: the 1M-session store beside a 1k one, for how refresh and
+    // logout scale with the store (and refresh against encode in that state).
+    eprintln!("compare: measuring a store of {big} sessions (36-byte subjects, no claims) …");
+    let rss_per = store_rss_per_session(big);
+    eprintln!("compare: building a store of {big} sessions …");
+    let (large, large_pairs) = populated(big);
+    // A fresh 1k store: phase 1 spent the first one's tokens.
+    let (small, small_pairs) = populated(1_000);
+    let mut ops: Vec<Op> = Vec::new();
+    push_store_ops(&mut ops, " (1M resident)", &small, &small_pairs, 5);
+    push_store_ops(&mut ops, "", &large, &large_pairs, 4);
+    {
+        let p = peer.clone();
+        let peer_claims = jwt_claims(&claims);
+        ops.push(Op::new("jsonwebtoken::encode (1M resident)", move || {
+            black_box(p.encode(black_box(&peer_claims)));
         }));
     }
     drop(large_pairs);
-
-    eprintln!("compare: calibrating …");
-    for op in &mut ops {
-        op.calibrate(batch);
-        // Logout batches log in as many sessions first; keep them short.
-        op.iters = op.iters.min(20_000);
-    }
-    eprintln!("compare: {rounds} rounds of {} functions …", ops.len());
-    for round in 0..rounds {
-        let n = ops.len();
-        for k in 0..n {
-            let op = &mut ops[(round + k) % n];
-            let ns = op.batch();
-            op.samples.push(ns);
-        }
-    }
+    let phase2 = measure(ops, rounds, batch);
+    phase1.extend(phase2);
+    let ops = phase1;
 
     let by =
         |name: &str| -> &Vec<f64> { &ops.iter().find(|o| o.name == name).expect("an op").samples };
@@ -233,7 +208,7 @@ fn main() {
 
     println!();
     println!(
-        "{:<24} {:>12}  {:>28}  {:>10}",
+        "{:<36} {:>12}  {:>28}  {:>10}",
         "operation", "median", "vs jsonwebtoken (same run)", "vs floor"
     );
     let rows = [
@@ -261,21 +236,32 @@ fn main() {
             false,
         ),
         (
-            "refresh, 1M sessions",
-            Some(("jsonwebtoken::encode", "encode")),
-            false,
-        ),
-        (
             "logout, 1k sessions",
             Some(("jsonwebtoken::encode", "encode")),
             false,
         ),
+        ("jsonwebtoken::encode", None, true),
         (
-            "logout, 1M sessions",
-            Some(("jsonwebtoken::encode", "encode")),
+            "refresh, 1k sessions (1M resident)",
+            Some(("jsonwebtoken::encode (1M resident)", "encode")),
             false,
         ),
-        ("jsonwebtoken::encode", None, true),
+        (
+            "refresh, 1M sessions",
+            Some(("jsonwebtoken::encode (1M resident)", "encode")),
+            false,
+        ),
+        (
+            "logout, 1k sessions (1M resident)",
+            Some(("jsonwebtoken::encode (1M resident)", "encode")),
+            false,
+        ),
+        (
+            "logout, 1M sessions",
+            Some(("jsonwebtoken::encode (1M resident)", "encode")),
+            false,
+        ),
+        ("jsonwebtoken::encode (1M resident)", None, false),
     ];
     for (name, peer, vs_floor) in rows {
         let peer_col = match peer {
@@ -288,7 +274,7 @@ fn main() {
             String::from("—")
         };
         println!(
-            "{:<24} {:>9.0} ns  {:>28}  {:>10}",
+            "{:<36} {:>9.0} ns  {:>28}  {:>10}",
             name,
             med(name),
             peer_col,
@@ -323,12 +309,12 @@ fn main() {
             (format!("login {r:.2}× encode (≤1)"), r <= 1.0)
         },
         {
-            let r = ratio("refresh, 1M sessions", "jsonwebtoken::encode")
+            let r = ratio("refresh, 1M sessions", "jsonwebtoken::encode (1M resident)")
                 .max(ratio("refresh, 1k sessions", "jsonwebtoken::encode"));
             (format!("refresh {r:.2}× encode (≤2)"), r <= 2.0)
         },
         {
-            let r = ratio("refresh, 1M sessions", "refresh, 1k sessions");
+            let r = ratio("refresh, 1M sessions", "refresh, 1k sessions (1M resident)");
             (format!("refresh 1M/1k {r:.2}× (≤1.3)"), r <= 1.3)
         },
         {
@@ -351,6 +337,65 @@ fn main() {
         .collect();
     println!();
     println!("targets {met}/{} met — {}", checks.len(), line.join("; "));
+}
+
+/// The refresh and logout measurements on one store; `suffix` names them.
+fn push_store_ops(
+    ops: &mut Vec<Op>,
+    suffix: &str,
+    auth: &Arc<Auth>,
+    pairs: &[TokenPair],
+    tag: u64,
+) {
+    let size = if pairs.len() >= 1_000_000 { "1M" } else { "1k" };
+    let name = |what: &str| -> &'static str {
+        Box::leak(format!("{what}, {size} sessions{suffix}").into_boxed_str())
+    };
+    let a = auth.clone();
+    let mut r = Refresher::new(pairs);
+    ops.push(Op::new(name("refresh"), move || {
+        black_box(block_on(r.refresh(&a)));
+    }));
+    // Logout spends a session, so each batch logs fresh ones in first.
+    let ready: Rc<RefCell<Vec<TokenPair>>> = Rc::default();
+    let (a, r) = (auth.clone(), ready.clone());
+    let mut n = 0u64;
+    let role = role();
+    let prepare = move |k: usize| {
+        let mut r = r.borrow_mut();
+        r.clear();
+        for _ in 0..k {
+            n += 1;
+            r.push(block_on(a.login(&subject(tag << 40 | n), &role)).expect("login"));
+        }
+        r.reverse();
+    };
+    let a = auth.clone();
+    ops.push(Op::prepared(name("logout"), prepare, move || {
+        let pair = ready.borrow_mut().pop().expect("prepared");
+        block_on(a.logout(&pair.refresh_token)).expect("logout");
+    }));
+}
+
+/// Calibrates `ops`, then runs `rounds` rounds, each op once per round in
+/// a rotating order, so that drift on a shared machine hits them alike.
+fn measure(mut ops: Vec<Op>, rounds: usize, batch: Duration) -> Vec<Op> {
+    eprintln!("compare: calibrating …");
+    for op in &mut ops {
+        op.calibrate(batch);
+        // Logout batches log in as many sessions first; keep them short.
+        op.iters = op.iters.min(20_000);
+    }
+    eprintln!("compare: {rounds} rounds of {} functions …", ops.len());
+    for round in 0..rounds {
+        let n = ops.len();
+        for k in 0..n {
+            let op = &mut ops[(round + k) % n];
+            let ns = op.batch();
+            op.samples.push(ns);
+        }
+    }
+    ops
 }
 
 /// Refreshes of distinct sessions per second with 1 and with 2 threads,
