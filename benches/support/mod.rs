@@ -69,7 +69,9 @@ pub fn policy() -> Policy {
 
 /// A userspace CSPRNG seeded from the OS, as a server would run it.
 pub fn fast_rng() -> FastRng {
-    SharedRng::new(ChaCha20Rng::try_from_rng(&mut getrandom::SysRng).expect("OS random source"))
+    let seed = ChaCha20Rng::try_from_rng(&mut getrandom::SysRng).expect("OS random source");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    SharedRng::striped(seed, cores).expect("seeding")
 }
 
 /// The wall clock, frozen: `jsonwebtoken` reads the real clock, so the
@@ -216,11 +218,37 @@ impl Refresher {
     }
 
     pub async fn refresh<R: tokenlife::RandomSource>(&mut self, auth: &Auth<R>) -> TokenPair {
-        let i = self.next;
-        self.next = (self.next + self.stride) % self.tokens.len();
+        let i = self.step();
         let pair = auth.refresh(&self.tokens[i]).await.expect("refresh");
         self.tokens[i].clone_from(&pair.refresh_token);
         pair
+    }
+
+    fn step(&mut self) -> usize {
+        let i = self.next;
+        self.next = (self.next + self.stride) % self.tokens.len();
+        i
+    }
+
+    /// The next `k` tokens, copied into fresh buffers (as a server holds a
+    /// token it has just read from a request), paired with their places.
+    /// The last one is first to pop.
+    pub fn take(&mut self, k: usize) -> Vec<(usize, String)> {
+        let mut batch: Vec<(usize, String)> = (0..k)
+            .map(|_| {
+                let i = self.step();
+                (i, self.tokens[i].clone())
+            })
+            .collect();
+        batch.reverse();
+        batch
+    }
+
+    /// Files the successors of tokens given out by [`Refresher::take`].
+    pub fn put_back(&mut self, done: &mut Vec<(usize, String)>) {
+        for (i, token) in done.drain(..) {
+            self.tokens[i] = token;
+        }
     }
 }
 
