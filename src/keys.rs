@@ -18,7 +18,6 @@
 //! refresh tokens: it can neither forge one nor trigger reuse detection.
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -40,9 +39,17 @@ pub const MAX_KEY_ID_LEN: usize = 64;
 ///
 /// The alphabet keeps it safe to place in a JSON header, a URL or a log line
 /// without escaping.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+///
+/// Held inline (no heap, no reference count): sessions and parsed refresh
+/// tokens each carry one, and a shared count would be a cache line that
+/// every thread writes on every refresh.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct KeyId(Arc<str>);
+pub struct KeyId {
+    len: u8,
+    /// The id's bytes, then zeros.
+    bytes: [u8; MAX_KEY_ID_LEN],
+}
 
 impl KeyId {
     /// Parses a key id.
@@ -51,17 +58,57 @@ impl KeyId {
     /// [`Error::Malformed`] with [`Malformed::KeyId`] when `id` is empty,
     /// longer than [`MAX_KEY_ID_LEN`], or has a character outside `[A-Za-z0-9._-]`.
     pub fn new(id: &str) -> Result<Self, Error> {
-        if is_valid_key_id(id.as_bytes()) {
-            Ok(Self(Arc::from(id)))
-        } else {
-            Err(Malformed::KeyId.into())
+        Self::from_bytes(id.as_bytes()).ok_or_else(|| Malformed::KeyId.into())
+    }
+
+    /// A key id from bytes already in hand (a token's, say), if valid.
+    pub(crate) fn from_bytes(id: &[u8]) -> Option<Self> {
+        if !is_valid_key_id(id) {
+            return None;
         }
+        let mut bytes = [0u8; MAX_KEY_ID_LEN];
+        bytes[..id.len()].copy_from_slice(id);
+        Some(Self {
+            len: id.len() as u8,
+            bytes,
+        })
     }
 
     /// The id as a string.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever stored, so this cannot fail.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl PartialEq for KeyId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for KeyId {}
+
+impl core::hash::Hash for KeyId {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for KeyId {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for KeyId {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 
@@ -82,19 +129,19 @@ impl TryFrom<String> for KeyId {
 
 impl From<KeyId> for String {
     fn from(k: KeyId) -> String {
-        String::from(&*k.0)
+        String::from(k.as_str())
     }
 }
 
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({:?})", &*self.0)
+        write!(f, "KeyId({:?})", self.as_str())
     }
 }
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
