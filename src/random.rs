@@ -32,7 +32,14 @@ impl RandomSource for OsRandom {
     }
 }
 
-/// Any rand_core 0.10 cryptographic RNG, shared between threads by a mutex.
+/// Any rand_core 0.10 cryptographic RNG, shared between threads.
+///
+/// [`SharedRng::new`] puts one generator behind a mutex: deterministic,
+/// for reproducible tests. On a multi-threaded server use
+/// [`SharedRng::striped`]: several generators, each seeded from the one
+/// given and each on its own cache line, and every thread keeps to one of
+/// them, so threads neither wait for each other nor bounce a lock's cache
+/// line between cores on every token issued.
 ///
 /// ```
 /// use rand_chacha::ChaCha20Rng;
@@ -42,17 +49,66 @@ impl RandomSource for OsRandom {
 /// let rng = SharedRng::new(ChaCha20Rng::seed_from_u64(7));
 /// let mut a = [0u8; 16];
 /// rng.fill(&mut a)?;
+///
+/// // A server: a ChaCha per core, all seeded from one seeded by the OS.
+/// let seed = ChaCha20Rng::try_from_rng(&mut getrandom::SysRng).expect("OS random");
+/// let rng = SharedRng::striped(seed, 8)?;
+/// rng.fill(&mut a)?;
 /// # Ok::<(), tokenlife::Error>(())
 /// ```
 #[cfg(feature = "std")]
 #[derive(Debug)]
-pub struct SharedRng<R>(std::sync::Mutex<R>);
+pub struct SharedRng<R> {
+    stripes: alloc::boxed::Box<[Stripe<R>]>,
+}
+
+/// One generator, alone on its cache lines (two, for the adjacent-line
+/// prefetcher).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe<R>(std::sync::Mutex<R>);
 
 #[cfg(feature = "std")]
 impl<R> SharedRng<R> {
-    /// Wraps `rng`.
+    /// Wraps `rng`: one generator, one mutex.
     pub fn new(rng: R) -> Self {
-        Self(std::sync::Mutex::new(rng))
+        Self {
+            stripes: alloc::vec![Stripe(std::sync::Mutex::new(rng))].into_boxed_slice(),
+        }
+    }
+
+    /// The generator for the calling thread: threads are dealt stripes in
+    /// turn as they first draw, so up to `stripes` threads never share one.
+    fn stripe(&self) -> &Stripe<R> {
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        std::thread_local! {
+            static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        let n = self.stripes.len();
+        let i = if n == 1 { 0 } else { MINE.with(|&i| i % n) };
+        &self.stripes[i]
+    }
+}
+
+#[cfg(feature = "std")]
+impl<R: rand_core::TryCryptoRng + rand_core::SeedableRng> SharedRng<R> {
+    /// `stripes` generators (at least one): `rng` itself and the others
+    /// seeded from its output, as rand's own generators fork.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when `rng` fails to seed the others.
+    pub fn striped(mut rng: R, stripes: usize) -> Result<Self, Error> {
+        let mut all = alloc::vec::Vec::with_capacity(stripes.max(1));
+        for _ in 1..stripes.max(1) {
+            let forked = R::try_from_rng(&mut rng).map_err(|_| Error::Random)?;
+            all.push(Stripe(std::sync::Mutex::new(forked)));
+        }
+        all.push(Stripe(std::sync::Mutex::new(rng)));
+        Ok(Self {
+            stripes: all.into_boxed_slice(),
+        })
     }
 }
 
@@ -62,10 +118,54 @@ impl<R: rand_core::TryCryptoRng + Send> RandomSource for SharedRng<R> {
         // A panic while holding the lock cannot leave an RNG in a state that
         // repeats output, so a poisoned lock is still safe to use.
         let mut rng = self
+            .stripe()
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         rng.try_fill_bytes(dest).map_err(|_| Error::Random)
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use alloc::vec::Vec;
+    use rand_core::{SeedableRng, TryRng};
+
+    #[test]
+    fn stripes_are_distinct_generators_and_threads_keep_to_one() {
+        let rng = SharedRng::striped(ChaCha20Rng::seed_from_u64(1), 4).unwrap();
+        assert_eq!(rng.stripes.len(), 4);
+        // No two stripes start alike.
+        let mut firsts = std::collections::HashSet::new();
+        for stripe in rng.stripes.iter() {
+            let mut b = [0u8; 32];
+            stripe.0.lock().unwrap().try_fill_bytes(&mut b).unwrap();
+            assert!(firsts.insert(b));
+        }
+        // Eight threads draw; all 8 × 50 draws are distinct.
+        let rng = std::sync::Arc::new(rng);
+        let draws: Vec<[u8; 16]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let rng = rng.clone();
+                    s.spawn(move || {
+                        (0..50)
+                            .map(|_| {
+                                let mut b = [0u8; 16];
+                                rng.fill(&mut b).unwrap();
+                                b
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::HashSet<_> = draws.iter().collect();
+        assert_eq!(distinct.len(), 400);
+        assert!(SharedRng::striped(ChaCha20Rng::seed_from_u64(1), 0).is_ok());
     }
 }
 
