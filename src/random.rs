@@ -129,8 +129,8 @@ impl<R: rand_core::TryCryptoRng + Send> RandomSource for SharedRng<R> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
-    use rand_chacha::ChaCha20Rng;
     use alloc::vec::Vec;
+    use rand_chacha::ChaCha20Rng;
     use rand_core::{SeedableRng, TryRng};
 
     #[test]
@@ -145,7 +145,7 @@ mod tests {
             assert!(firsts.insert(b));
         }
         // Eight threads draw; all 8 × 50 draws are distinct.
-        let rng = std::sync::Arc::new(rng);
+        let rng = alloc::sync::Arc::new(rng);
         let draws: Vec<[u8; 16]> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
@@ -161,7 +161,10 @@ mod tests {
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
         });
         let distinct: std::collections::HashSet<_> = draws.iter().collect();
         assert_eq!(distinct.len(), 400);
