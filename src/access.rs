@@ -12,7 +12,6 @@ use alloc::vec::Vec;
 
 use hmac::Mac;
 use serde::de::DeserializeOwned;
-use subtle::ConstantTimeEq;
 
 use crate::claims::{self, RawClaims};
 use crate::encoding;
@@ -162,7 +161,7 @@ pub fn verify<C: DeserializeOwned>(
         return Err(Error::BadSignature);
     }
     let sig: [u8; 32] = encoding::decode_array(sig_b64)?;
-    if !bool::from(mac_of(entry, signed).ct_eq(&sig)) {
+    if !refresh::words_ct_eq(&mac_of(entry, signed), &sig) {
         return Err(Error::BadSignature);
     }
     // Decode onto the stack when the payload fits, as it nearly always does.
@@ -241,6 +240,9 @@ impl JsonBuf {
         }
     }
 
+    // Inlined, so that the many short literals become fixed-size copies
+    // rather than calls to `memcpy`.
+    #[inline(always)]
     fn push(&mut self, bytes: &[u8]) {
         if self.heap.is_empty() {
             if let Some(dst) = self.stack.get_mut(self.len..self.len + bytes.len()) {
@@ -256,7 +258,7 @@ impl JsonBuf {
     /// Appends `s` as a JSON string.
     fn push_str(&mut self, s: &str) {
         // Exactly the strings that serde_json writes verbatim.
-        let plain = s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+        let plain = claims::first_special(s.as_bytes()).is_none();
         if plain {
             self.push(b"\"");
             self.push(s.as_bytes());
