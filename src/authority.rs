@@ -13,7 +13,7 @@ use crate::keys::Keyring;
 use crate::policy::Policy;
 use crate::random::RandomSource;
 use crate::refresh::RefreshToken;
-use crate::session::{self, Metadata, RefreshDecision, Session, SessionId, SessionInfo};
+use crate::session::{self, Decided, Metadata, Session, SessionId, SessionInfo};
 use crate::store::{SessionStore, StoreError};
 use crate::time::{Clock, UnixMillis};
 
@@ -269,11 +269,12 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
         self.rng.fill(&mut jti)?;
         for _ in 0..MAX_ATTEMPTS {
             let current = self.load(token.session_id()).await?;
+            let version = current.version;
             // Read after loading, so that a retry after a lost race decides
             // with a clock no older than the winner's write.
             let now = self.clock.now();
-            let decision = session::decide_refresh(
-                &current,
+            let decision = session::decide_refresh_owned(
+                current,
                 &token,
                 &self.keys,
                 &self.policy,
@@ -281,35 +282,37 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                 claims.clone(),
             )?;
             let result = match decision {
-                RefreshDecision::Rotate {
+                Decided::Rotate {
                     next,
                     refresh_token,
                 } => {
                     let pair = self.pair(&next, refresh_token, jti, now);
                     self.store
-                        .compare_and_swap(current.version, next)
+                        .compare_and_swap(version, next)
                         .await
                         .map(|()| Ok(pair))
                 }
-                RefreshDecision::Grace {
+                Decided::Grace {
+                    session,
                     refresh_token,
-                    update: None,
+                    changed: false,
                 } => {
-                    return Ok(self.pair(&current, refresh_token, jti, now));
+                    return Ok(self.pair(&session, refresh_token, jti, now));
                 }
-                RefreshDecision::Grace {
+                Decided::Grace {
+                    session,
                     refresh_token,
-                    update: Some(next),
+                    changed: true,
                 } => {
-                    let pair = self.pair(&next, refresh_token, jti, now);
+                    let pair = self.pair(&session, refresh_token, jti, now);
                     self.store
-                        .compare_and_swap(current.version, next)
+                        .compare_and_swap(version, session)
                         .await
                         .map(|()| Ok(pair))
                 }
-                RefreshDecision::Revoke { next } => self
+                Decided::Revoke { next } => self
                     .store
-                    .compare_and_swap(current.version, next)
+                    .compare_and_swap(version, next)
                     .await
                     .map(|()| Err(Error::RefreshReused)),
             };

@@ -168,7 +168,7 @@ impl<'de> MapAccess<'de> for NoMembers {
 
 /// The position of the first `"`, `\\` or control character in `bytes`,
 /// eight bytes at a time: a byte-at-a-time scan was a sixth of `verify`.
-fn first_special(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Flags the bytes of `w` that are below `n` (n <= 0x80); the lowest

@@ -173,7 +173,55 @@ pub fn decide_refresh(
     now: UnixMillis,
     new_claims: Option<String>,
 ) -> Result<RefreshDecision, Error> {
-    check_live(session, token, now)?;
+    let decided = decide_refresh_owned(session.clone(), token, keyring, policy, now, new_claims)?;
+    Ok(match decided {
+        Decided::Rotate {
+            next,
+            refresh_token,
+        } => RefreshDecision::Rotate {
+            next,
+            refresh_token,
+        },
+        Decided::Grace {
+            session,
+            refresh_token,
+            changed,
+        } => RefreshDecision::Grace {
+            refresh_token,
+            update: changed.then_some(session),
+        },
+        Decided::Revoke { next } => RefreshDecision::Revoke { next },
+    })
+}
+
+/// [`decide_refresh`] taking the loaded session by value, so that the
+/// rotated record is the loaded one changed in place, not a copy of it.
+pub(crate) enum Decided {
+    /// As [`RefreshDecision::Rotate`].
+    Rotate {
+        next: Session,
+        refresh_token: String,
+    },
+    /// As [`RefreshDecision::Grace`]: `session` is the record to issue the
+    /// access token from, and to store if `changed`.
+    Grace {
+        session: Session,
+        refresh_token: String,
+        changed: bool,
+    },
+    /// As [`RefreshDecision::Revoke`].
+    Revoke { next: Session },
+}
+
+pub(crate) fn decide_refresh_owned(
+    mut session: Session,
+    token: &RefreshToken,
+    keyring: &Keyring,
+    policy: &Policy,
+    now: UnixMillis,
+    new_claims: Option<String>,
+) -> Result<Decided, Error> {
+    check_live(&session, token, now)?;
     let presented = token.secret_hash();
     let g = token.generation();
     if g == session.generation {
@@ -183,20 +231,20 @@ pub fn decide_refresh(
         let entry = keyring.signing();
         let next_gen = session.generation.saturating_add(1);
         let secret = token.secret().successor(entry, &session.id, next_gen);
-        let mut next = session.clone();
-        next.version = session.version.saturating_add(1);
+        let refresh_token = refresh::mint(entry, &session.id, next_gen, &secret);
+        let next = &mut session;
+        next.version = next.version.saturating_add(1);
         next.generation = next_gen;
         next.key_id = entry.id.clone();
-        next.previous_hash = Some(session.current_hash);
+        next.previous_hash = Some(next.current_hash);
         next.current_hash = secret.hash();
         next.rotated_at = now;
         next.idle_expires_at = now.saturating_add(policy.refresh_ttl());
         if let Some(claims) = new_claims {
             next.claims = Some(claims).filter(|c| !c.is_empty());
         }
-        let refresh_token = refresh::mint(entry, &session.id, next_gen, &secret);
-        return Ok(RefreshDecision::Rotate {
-            next,
+        return Ok(Decided::Rotate {
+            next: session,
             refresh_token,
         });
     }
@@ -224,22 +272,22 @@ pub fn decide_refresh(
                 .secret()
                 .successor(entry, &session.id, session.generation);
             if secret.hash().ct_matches(&session.current_hash) {
-                let update = new_claims.map(|claims| {
-                    let mut next = session.clone();
-                    next.version = session.version.saturating_add(1);
-                    next.claims = Some(claims).filter(|c| !c.is_empty());
-                    next
-                });
                 let refresh_token = refresh::mint(entry, &session.id, session.generation, &secret);
-                return Ok(RefreshDecision::Grace {
+                let changed = new_claims.is_some();
+                if let Some(claims) = new_claims {
+                    session.version = session.version.saturating_add(1);
+                    session.claims = Some(claims).filter(|c| !c.is_empty());
+                }
+                return Ok(Decided::Grace {
+                    session,
                     refresh_token,
-                    update,
+                    changed,
                 });
             }
         }
     }
-    Ok(RefreshDecision::Revoke {
-        next: revoked(session, now, RevokeReason::Reuse),
+    Ok(Decided::Revoke {
+        next: revoked(&session, now, RevokeReason::Reuse),
     })
 }
 
