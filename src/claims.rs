@@ -221,13 +221,22 @@ impl Cursor<'_> {
     fn integer(&mut self) -> Option<u64> {
         let digits = self.json.get(self.pos..)?;
         let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if len == 0 || (len > 1 && digits[0] == b'0') {
+        if len == 0 || len > 20 || (len > 1 && digits[0] == b'0') {
             return None;
         }
-        let mut n = 0u64;
-        for &d in &digits[..len] {
-            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-        }
+        let value = |digits: &[u8]| {
+            digits
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'))
+        };
+        // Up to 19 digits always fit; a 20th may overflow.
+        let n = if len < 20 {
+            value(&digits[..len])
+        } else {
+            value(&digits[..19])
+                .checked_mul(10)?
+                .checked_add(u64::from(digits[19] - b'0'))?
+        };
         self.pos += len;
         Some(n)
     }

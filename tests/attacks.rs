@@ -569,6 +569,32 @@ fn segments_extra() {
 }
 
 #[test]
+fn segments_dot_inside_the_payload_of_our_own_header() {
+    // Our exact header, a 43-character signature: the fast split. A dot
+    // in the payload makes four segments, refused as such whether or not
+    // the MAC covers the dotted text.
+    let fx = fixture();
+    let (header, rest) = fx.pair.access_token.split_once('.').unwrap();
+    let (payload, sig) = rest.rsplit_once('.').unwrap();
+    let (a, b) = payload.split_at(payload.len() / 2);
+    rejects_access!(
+        fx,
+        format!("{header}.{a}.{b}.{sig}"),
+        Error::Malformed(Malformed::Segments)
+    );
+    rejects_access!(
+        fx,
+        fx.signed(header, &format!("{a}.{b}")),
+        Error::Malformed(Malformed::Segments)
+    );
+    rejects_access!(
+        fx,
+        fx.signed(header, &format!("{payload}.")),
+        Error::Malformed(Malformed::Segments)
+    );
+}
+
+#[test]
 fn segments_empty_header_or_payload() {
     let fx = fixture();
     rejects_access!(
