@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::access::{self, AccessClaims};
+use crate::claims;
 use crate::error::{Error, RevokeReason};
 use crate::keys::Keyring;
 use crate::policy::Policy;
@@ -460,23 +461,33 @@ fn claims_json<T: Serialize + ?Sized>(
     claims: &T,
     policy: &Policy,
 ) -> Result<Option<String>, Error> {
-    let value = serde_json::to_value(claims)
-        .map_err(|_| Error::InvalidClaims("not serialisable to JSON"))?;
-    let map = match value {
-        serde_json::Value::Null => return Ok(None),
-        serde_json::Value::Object(map) => map,
+    const NOT_JSON: Error = Error::InvalidClaims("not serialisable to JSON");
+    const REGISTERED_NAME: Error =
+        Error::InvalidClaims("names a registered claim (sub, sid, iat, exp, jti, iss, aud, nbf)");
+    // Straight to text, and one pass over the member names: no tree of
+    // values built and printed again, as `serde_json::to_value` would.
+    let json = serde_json::to_string(claims).map_err(|_| NOT_JSON)?;
+    let json = match json.as_bytes().first() {
+        Some(b'{') => match claims::check_names(&json).map_err(|_| NOT_JSON)? {
+            claims::Names::Fine => json,
+            claims::Names::Registered => return Err(REGISTERED_NAME),
+            // A repeated name (a hand-written `Serialize`): as a JSON map,
+            // the last one wins; so does it here.
+            claims::Names::Unsure => {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&json).map_err(|_| NOT_JSON)?;
+                if map.keys().any(|k| REGISTERED.contains(&k.as_str())) {
+                    return Err(REGISTERED_NAME);
+                }
+                serde_json::to_string(&map).map_err(|_| NOT_JSON)?
+            }
+        },
+        _ if json == "null" => return Ok(None),
         _ => return Err(Error::InvalidClaims("must serialise to a JSON object")),
     };
-    if map.is_empty() {
+    if json == "{}" {
         return Ok(None);
     }
-    if map.keys().any(|k| REGISTERED.contains(&k.as_str())) {
-        return Err(Error::InvalidClaims(
-            "names a registered claim (sub, sid, iat, exp, jti, iss, aud, nbf)",
-        ));
-    }
-    let json = serde_json::to_string(&map)
-        .map_err(|_| Error::InvalidClaims("not serialisable to JSON"))?;
     if json.len() > policy.max_claims_bytes() {
         return Err(Error::InvalidClaims(
             "larger than the policy's max_claims_bytes",

@@ -150,6 +150,58 @@ fn continue_object<C: DeserializeOwned>(json: &[u8], slots: &mut Slots) -> Optio
     Some(extra)
 }
 
+/// What [`check_names`] found among an object's member names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Names {
+    /// None is registered, none repeats.
+    Fine,
+    /// A registered claim's name.
+    Registered,
+    /// A name written twice, or names it did not keep track of (more than
+    /// 16, or escaped): the caller settles those the slow way.
+    Unsure,
+}
+
+/// Reads the member names of the JSON object `json` (values skipped), for
+/// checking an application's claims when they are issued.
+pub(crate) fn check_names(json: &str) -> Result<Names, serde_json::Error> {
+    struct NamesVisitor;
+    impl<'de> Visitor<'de> for NamesVisitor {
+        type Value = Names;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Names, A::Error> {
+            let mut seen: [&str; 16] = [""; 16];
+            let mut count = 0;
+            let (mut unsure, mut registered) = (false, false);
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                match key {
+                    Key::Other(Cow::Borrowed(name)) if count < seen.len() => {
+                        unsure |= seen[..count].contains(&name);
+                        seen[count] = name;
+                        count += 1;
+                    }
+                    Key::Other(_) => unsure = true,
+                    _ => registered = true,
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(if registered {
+                Names::Registered
+            } else if unsure {
+                Names::Unsure
+            } else {
+                Names::Fine
+            })
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let names = de.deserialize_map(NamesVisitor)?;
+    de.end()?;
+    Ok(names)
+}
+
 /// An object with no members left, for `C` when the payload has none of its.
 struct NoMembers;
 
@@ -594,6 +646,32 @@ mod tests {
     }
 
     const OURS: &str = r#"{"sub":"4f1c2e9a-7d3b-4c8e-9a1f-2b3c4d5e6f70","sid":"AAAAAAAAAAAAAAAAAAAAAA","iat":1764000000,"exp":1764000900,"jti":"BBBBBBBBBBBBBBBBBBBBBB","iss":"https://auth.example.com","aud":"https://api.example.com","role":"editor"}"#;
+
+    #[test]
+    fn names_are_checked_in_one_pass() {
+        assert_eq!(
+            check_names(r#"{"role":"r","n":{"sub":1}}"#).unwrap(),
+            Names::Fine
+        );
+        assert_eq!(
+            check_names(r#"{"role":"r","jti":1}"#).unwrap(),
+            Names::Registered
+        );
+        assert_eq!(check_names(r#"{"\u0073ub":1}"#).unwrap(), Names::Registered);
+        assert_eq!(
+            check_names(r#"{"a":1,"b":2,"a":3}"#).unwrap(),
+            Names::Unsure
+        );
+        assert_eq!(check_names(r#"{"\u0061":1}"#).unwrap(), Names::Unsure);
+        let many: String = (0..17).map(|i| alloc::format!(",\"k{i}\":0")).collect();
+        assert_eq!(
+            check_names(&alloc::format!("{{{}}}", &many[1..])).unwrap(),
+            Names::Unsure
+        );
+        assert_eq!(check_names("{}").unwrap(), Names::Fine);
+        assert!(check_names("[1]").is_err());
+        assert!(check_names(r#"{"a":1} x"#).is_err());
+    }
 
     #[test]
     fn special_bytes_are_found_in_every_position() {

@@ -128,6 +128,73 @@ fn claims_are_carried_into_refreshed_tokens_and_can_be_replaced() {
     });
 }
 
+/// Claims serialised as exactly these members, in this order.
+struct Pairs(Vec<(&'static str, &'static str)>);
+
+impl serde::Serialize for Pairs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Claims whose `Serialize` writes a name twice (here through `flatten`).
+#[derive(serde::Serialize)]
+struct Twice {
+    role: &'static str,
+    #[serde(flatten)]
+    more: std::collections::BTreeMap<&'static str, &'static str>,
+}
+
+#[test]
+fn claims_are_stored_as_written_and_odd_ones_settled_as_a_json_map_would() {
+    let (auth, _clock, _store) = authority(Policy::default());
+    type Map = serde_json::Map<String, serde_json::Value>;
+    block_on(async {
+        // A name written twice: the last one wins, as in any JSON map.
+        let twice = Twice {
+            role: "reader",
+            more: [("role", "admin")].into(),
+        };
+        let pair = auth.login("a", &twice).await.unwrap();
+        let extra = auth.verify::<Map>(&pair.access_token).unwrap().extra;
+        assert_eq!(extra.len(), 1);
+        assert_eq!(extra["role"], "admin");
+        // More names than the fast check keeps track of, and escaped ones.
+        let many: Map = (0..40).map(|i| (format!("c{i}"), i.into())).collect();
+        let pair = auth.login("a", &many).await.unwrap();
+        assert_eq!(auth.verify::<Map>(&pair.access_token).unwrap().extra, many);
+        let quoted = serde_json::json!({ "a\"b": 1, "tab\t": 2 });
+        let pair = auth.login("a", &quoted).await.unwrap();
+        let extra = auth.verify::<Map>(&pair.access_token).unwrap().extra;
+        assert_eq!(serde_json::Value::Object(extra), quoted);
+        // Empty, or unit: no claims at all.
+        for empty in [serde_json::json!({}), serde_json::Value::Null] {
+            let pair = auth.login("a", &empty).await.unwrap();
+            assert!(
+                auth.verify::<Map>(&pair.access_token)
+                    .unwrap()
+                    .extra
+                    .is_empty()
+            );
+        }
+        // A registered name after others, or after a repeated name.
+        for sneaky in [
+            Pairs(vec![("role", "r"), ("iss", "me")]),
+            Pairs(vec![("role", "r"), ("role", "s"), ("aud", "x")]),
+        ] {
+            assert!(matches!(
+                auth.login("a", &sneaky).await,
+                Err(Error::InvalidClaims(why)) if why.contains("registered claim")
+            ));
+        }
+    });
+}
+
 #[test]
 fn claims_that_are_not_an_object_or_name_registered_claims_are_refused() {
     let (auth, _clock, store) = authority(Policy::default());
