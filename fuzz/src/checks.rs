@@ -103,6 +103,33 @@ pub fn check_verify_access(data: &[u8]) {
                 for registered in ["sub", "sid", "iat", "exp", "jti", "nbf", "iss", "aud"] {
                     assert!(!claims.extra.contains_key(registered));
                 }
+                // The rest agrees with serde_json's own reading of the
+                // payload, whichever of verify's parsers read it.
+                assert_eq!(p["sid"].as_str(), Some(claims.sid.to_string().as_str()));
+                assert_eq!(
+                    p["iat"].as_u64().map(UnixMillis::from_secs),
+                    Some(claims.iat)
+                );
+                assert_eq!(p["jti"].as_str(), Some(claims.jti.as_str()));
+                assert_eq!(p.get("iss").and_then(|v| v.as_str()), claims.iss.as_deref());
+                let aud: Vec<&str> = match p.get("aud") {
+                    Some(serde_json::Value::String(a)) => vec![a.as_str()],
+                    Some(serde_json::Value::Array(all)) => {
+                        all.iter().filter_map(|a| a.as_str()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                assert_eq!(aud, claims.aud);
+                let object = p.as_object().unwrap();
+                let extra: serde_json::Map<String, serde_json::Value> = object
+                    .iter()
+                    .filter(|(k, _)| {
+                        !["sub", "sid", "iat", "exp", "jti", "nbf", "iss", "aud"]
+                            .contains(&k.as_str())
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                assert_eq!(extra, claims.extra);
             }
             Err(e) => check_token_error(&e, token.len(), policy.max_token_bytes()),
         }
