@@ -181,6 +181,7 @@ fn main() {
     // logout scale with the store (and refresh against encode in that state).
     eprintln!("compare: measuring a store of {big} sessions (36-byte subjects, no claims) …");
     let rss_per = store_rss_per_session(big);
+    let miss_ns = dependent_load_ns(256 << 20);
     eprintln!("compare: building a store of {big} sessions …");
     let (large, large_pairs) = populated(big);
     // A fresh 1k store: phase 1 spent the first one's tokens.
@@ -288,6 +289,10 @@ fn main() {
         "refresh throughput, distinct sessions: 1 thread {one:.0}/s, 2 threads {two:.0}/s: {scaling:.2}× \
          (median of per-round ratios; machine has {} CPUs)",
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "one cache-missing load on this machine (each depending on the last, \
+         anywhere in 256 MiB): {miss_ns:.0} ns"
     );
     println!(
         "memory of a {big}-session MemoryStore (one 36-byte subject each, no claims or metadata), \
@@ -461,6 +466,30 @@ fn refresh_scaling(rounds: usize) -> (f64, f64, f64) {
         ratios.push(b / a);
     }
     (median(ones), median(twos), median(ratios))
+}
+
+/// Nanoseconds per load when each load's address comes from the previous
+/// one, at random over `bytes` of memory: what a cold access to a large
+/// store costs here (cache and TLB misses), for judging the 1M refresh.
+fn dependent_load_ns(bytes: usize) -> f64 {
+    let n = bytes / 4;
+    // One random cycle through every slot (Sattolo's shuffle).
+    let mut next: Vec<u32> = (0..n as u32).collect();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        next.swap(i, (x % i as u64) as usize);
+    }
+    let steps = 2_000_000;
+    let mut at = 0u32;
+    let start = Instant::now();
+    for _ in 0..steps {
+        at = next[at as usize];
+    }
+    black_box(at);
+    start.elapsed().as_nanos() as f64 / steps as f64
 }
 
 /// Resident bytes per session of a store of `n` sessions, one per subject,
