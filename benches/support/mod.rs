@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each bench uses a different part
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
@@ -99,12 +100,21 @@ pub fn os_authority() -> Auth<OsRandom> {
     .with_clock(clock())
 }
 
+/// Whether [`populated`] logs sessions in without the role claim.
+pub static NO_CLAIMS: AtomicBool = AtomicBool::new(false);
+
 /// An authority holding `n` sessions (one per subject), and their pairs.
 pub fn populated(n: u64) -> (Arc<Auth>, Vec<TokenPair>) {
     let auth = authority();
     let role = role();
     let pairs = (0..n)
-        .map(|i| pollster::block_on(auth.login(&subject(i), &role)).expect("login"))
+        .map(|i| {
+            if NO_CLAIMS.load(Ordering::Relaxed) {
+                pollster::block_on(auth.login(&subject(i), &())).expect("login")
+            } else {
+                pollster::block_on(auth.login(&subject(i), &role)).expect("login")
+            }
+        })
         .collect();
     (Arc::new(auth), pairs)
 }
