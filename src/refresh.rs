@@ -86,7 +86,12 @@ impl RefreshToken {
         if payload_b64.len() > encoding::encoded_len(FIXED_LEN + MAX_KEY_ID_LEN) {
             return Err(Malformed::RefreshToken.into());
         }
-        let payload = encoding::decode(payload_b64.as_bytes())?;
+        // Decoded on the stack, and wiped on every way out: it holds the secret.
+        let len = encoding::decoded_len(payload_b64.len()).ok_or(Malformed::Base64)?;
+        let mut buf = zeroize::Zeroizing::new([0u8; FIXED_LEN + MAX_KEY_ID_LEN]);
+        let payload = buf.get_mut(..len).ok_or(Malformed::RefreshToken)?;
+        encoding::decode_into(payload_b64.as_bytes(), payload)?;
+        let payload = &*payload;
         if payload.len() <= FIXED_LEN {
             return Err(Malformed::RefreshToken.into());
         }
@@ -96,7 +101,7 @@ impl RefreshToken {
         }
         let tag: [u8; TAG_LEN] = encoding::decode_array(tag_b64.as_bytes())?;
         let entry = keyring.entry(kid).ok_or(Error::UnknownKey)?;
-        let expected = tag_of(entry, &payload);
+        let expected = tag_of(entry, payload);
         if !words_ct_eq(&expected, &tag) {
             return Err(Error::BadSignature);
         }
@@ -106,8 +111,6 @@ impl RefreshToken {
         g.copy_from_slice(&payload[16..24]);
         let mut secret = RefreshSecret([0; 32]);
         secret.0.copy_from_slice(&payload[24..FIXED_LEN]);
-        let mut payload = payload;
-        payload.zeroize();
         Ok(Self {
             session_id: SessionId::from_bytes(sid),
             generation: u64::from_be_bytes(g),
