@@ -63,8 +63,10 @@ pub(crate) fn parse<C: DeserializeOwned>(json: &[u8]) -> Result<RawClaims<C>, Ma
 ///
 /// Whenever the payload leaves that shape, or anything fails, it is parsed
 /// again by [`parse`] from the start, so the result is always [`parse`]'s:
-/// the fast path accepts only payloads on which both agree (the tests and
-/// the `claims` fuzz target compare the two). `json` is as it was on return.
+/// the fast path accepts only payloads on which both agree (the unit tests
+/// compare the two on edited payloads; the `verify_access` fuzz target
+/// checks every accepted claim against serde_json's own reading). `json`
+/// is as it was on return.
 pub(crate) fn parse_fast<C: DeserializeOwned>(json: &mut [u8]) -> Result<RawClaims<C>, Malformed> {
     match parse_ours(json) {
         Some(raw) => Ok(raw),
