@@ -471,8 +471,9 @@ fn claims_json<T: Serialize + ?Sized>(
         Some(b'{') => match claims::check_names(&json).map_err(|_| NOT_JSON)? {
             claims::Names::Fine => json,
             claims::Names::Registered => return Err(REGISTERED_NAME),
-            // A repeated name (a hand-written `Serialize`): as a JSON map,
-            // the last one wins; so does it here.
+            // A repeated name (a hand-written `Serialize`), an escaped one,
+            // or more than the check tracks: read back as a JSON map, where
+            // the last of a repeated name wins, as before this fast path.
             claims::Names::Unsure => {
                 let map: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(&json).map_err(|_| NOT_JSON)?;

@@ -194,8 +194,8 @@ pub fn decide_refresh(
     })
 }
 
-/// [`decide_refresh`] taking the loaded session by value, so that the
-/// rotated record is the loaded one changed in place, not a copy of it.
+/// What [`decide_refresh_owned`] decided; each variant carries the record
+/// it was given, changed as needed.
 pub(crate) enum Decided {
     /// As [`RefreshDecision::Rotate`].
     Rotate {
@@ -213,6 +213,8 @@ pub(crate) enum Decided {
     Revoke { next: Session },
 }
 
+/// [`decide_refresh`] taking the loaded session by value, so that the record
+/// to store is the loaded one changed in place, not a copy of it.
 pub(crate) fn decide_refresh_owned(
     mut session: Session,
     token: &RefreshToken,
@@ -287,7 +289,7 @@ pub(crate) fn decide_refresh_owned(
         }
     }
     Ok(Decided::Revoke {
-        next: revoked(&session, now, RevokeReason::Reuse),
+        next: revoked(session, now, RevokeReason::Reuse),
     })
 }
 
@@ -332,7 +334,7 @@ pub fn revoke(session: &Session, now: UnixMillis, reason: RevokeReason) -> Optio
     if session.revoked.is_some() || now >= session.expires_at() {
         return None;
     }
-    Some(revoked(session, now, reason))
+    Some(revoked(session.clone(), now, reason))
 }
 
 /// Checks that `session` is live at `now`.
@@ -360,11 +362,10 @@ fn check_live(session: &Session, token: &RefreshToken, now: UnixMillis) -> Resul
     check_active(session, now)
 }
 
-fn revoked(session: &Session, now: UnixMillis, reason: RevokeReason) -> Session {
-    let mut next = session.clone();
-    next.version = session.version.saturating_add(1);
-    next.revoked = Some(Revocation { at: now, reason });
-    next
+fn revoked(mut session: Session, now: UnixMillis, reason: RevokeReason) -> Session {
+    session.version = session.version.saturating_add(1);
+    session.revoked = Some(Revocation { at: now, reason });
+    session
 }
 
 impl Session {
