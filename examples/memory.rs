@@ -11,6 +11,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tokenlife::{Authority, Keyring, ManualClock, MemoryStore, Policy, SharedRng, UnixMillis};
+use tokenlife_model::uuid_subject;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -39,7 +40,7 @@ fn main() -> Result<(), tokenlife::Error> {
         .with_random(SharedRng::new(ChaCha20Rng::seed_from_u64(n)));
         let region = Region::new(GLOBAL);
         for i in 0..n {
-            pollster::block_on(auth.login(&subject(i), &()))?;
+            pollster::block_on(auth.login(&uuid_subject(i), &()))?;
         }
         let stats = region.change();
         let bytes = stats.bytes_allocated as i64 - stats.bytes_deallocated as i64;
@@ -47,17 +48,4 @@ fn main() -> Result<(), tokenlife::Error> {
         println!("{n:>10}  {bytes:>14}  {:>12.1}", bytes as f64 / n as f64);
     }
     Ok(())
-}
-
-/// A 36-byte UUID-shaped subject, distinct for each `i`.
-fn subject(i: u64) -> String {
-    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        h >> 32,
-        (h >> 16) & 0xffff,
-        h & 0xfff,
-        (i >> 12) & 0xfff,
-        i & 0xffff_ffff_ffff
-    )
 }

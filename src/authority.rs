@@ -7,15 +7,16 @@ use core::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::access::{self, AccessClaims};
-use crate::claims;
+use crate::access::{self, AccessClaims, app_claims};
 use crate::error::{Error, RevokeReason};
+use crate::id::SessionId;
 use crate::keys::Keyring;
 use crate::policy::Policy;
 use crate::random::RandomSource;
 use crate::refresh::RefreshToken;
-use crate::session::{self, Decided, Metadata, Session, SessionId, SessionInfo};
-use crate::store::{SessionStore, StoreError};
+use crate::session::{self, Login, Metadata, RefreshDecision, Session, SessionInfo};
+use crate::store::error::StoreError;
+use crate::store::session_store::SessionStore;
 use crate::time::{Clock, UnixMillis};
 
 /// How often a lost compare-and-swap is re-read and re-decided before the
@@ -167,7 +168,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
         if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
             return Err(Error::InvalidSubject);
         }
-        let claims = claims_json(claims, &self.policy)?;
+        let claims = app_claims::to_json(claims, &self.policy)?;
         let now = self.clock.now();
         let mut attempt = 0;
         loop {
@@ -176,16 +177,14 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             let (id, rest) = random.split_at(16);
             let (secret, jti) = rest.split_at(32);
             let id = SessionId::from_bytes(array(id));
-            let (record, refresh_token) = session::start(
-                &self.keys,
-                &self.policy,
+            let login = Login {
                 id,
-                String::from(subject),
-                claims.clone(),
-                metadata.clone(),
-                array(secret),
-                now,
-            );
+                subject: String::from(subject),
+                claims: claims.clone(),
+                metadata: metadata.clone(),
+                secret: array(secret).into(),
+            };
+            let (record, refresh_token) = session::start(&self.keys, &self.policy, login, now);
             let pair = self.pair(&record, refresh_token, array(jti), now);
             zeroize::Zeroize::zeroize(&mut random);
             match self.store.insert(record).await {
@@ -260,7 +259,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
         refresh_token: &str,
         claims: &T,
     ) -> Result<TokenPair, Error> {
-        let claims = claims_json(claims, &self.policy)?.unwrap_or_default();
+        let claims = app_claims::to_json(claims, &self.policy)?.unwrap_or_default();
         self.refresh_inner(refresh_token, Some(claims)).await
     }
 
@@ -274,7 +273,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             // Read after loading, so that a retry after a lost race decides
             // with a clock no older than the winner's write.
             let now = self.clock.now();
-            let decision = session::decide_refresh_owned(
+            let decision = session::decide_refresh(
                 current,
                 &token,
                 &self.keys,
@@ -283,7 +282,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                 claims.clone(),
             )?;
             let result = match decision {
-                Decided::Rotate {
+                RefreshDecision::Rotate {
                     next,
                     refresh_token,
                 } => {
@@ -293,14 +292,14 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                         .await
                         .map(|()| Ok(pair))
                 }
-                Decided::Grace {
+                RefreshDecision::Grace {
                     session,
                     refresh_token,
                     changed: false,
                 } => {
                     return Ok(self.pair(&session, refresh_token, jti, now));
                 }
-                Decided::Grace {
+                RefreshDecision::Grace {
                     session,
                     refresh_token,
                     changed: true,
@@ -311,7 +310,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                         .await
                         .map(|()| Ok(pair))
                 }
-                Decided::Revoke { next } => self
+                RefreshDecision::Revoke { next } => self
                     .store
                     .compare_and_swap(version, next)
                     .await
@@ -429,16 +428,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
         jti: [u8; 16],
         now: UnixMillis,
     ) -> TokenPair {
-        let access = access::sign(
-            &self.keys,
-            &self.policy,
-            &record.subject,
-            &record.id,
-            record.claims.as_deref(),
-            jti,
-            now,
-            record.absolute_expires_at,
-        );
+        let access = access::sign(&self.keys, &self.policy, record, jti, now);
         TokenPair {
             access_token: access.token,
             refresh_token,
@@ -450,51 +440,6 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             session_id: record.id,
         }
     }
-}
-
-/// The registered claims an application may not set itself.
-const REGISTERED: [&str; 8] = ["sub", "sid", "iat", "exp", "jti", "iss", "aud", "nbf"];
-
-/// Serialises the application's claims to a compact JSON object (`None` for
-/// `()`, `null` or `{}`), refusing anything else and registered names.
-fn claims_json<T: Serialize + ?Sized>(
-    claims: &T,
-    policy: &Policy,
-) -> Result<Option<String>, Error> {
-    const NOT_JSON: Error = Error::InvalidClaims("not serialisable to JSON");
-    const REGISTERED_NAME: Error =
-        Error::InvalidClaims("names a registered claim (sub, sid, iat, exp, jti, iss, aud, nbf)");
-    // Straight to text, and one pass over the member names: no tree of
-    // values built and printed again, as `serde_json::to_value` would.
-    let json = serde_json::to_string(claims).map_err(|_| NOT_JSON)?;
-    let json = match json.as_bytes().first() {
-        Some(b'{') => match claims::check_names(&json).map_err(|_| NOT_JSON)? {
-            claims::Names::Fine => json,
-            claims::Names::Registered => return Err(REGISTERED_NAME),
-            // A repeated name (a hand-written `Serialize`), an escaped one,
-            // or more than the check tracks: read back as a JSON map, where
-            // the last of a repeated name wins, as before this fast path.
-            claims::Names::Unsure => {
-                let map: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&json).map_err(|_| NOT_JSON)?;
-                if map.keys().any(|k| REGISTERED.contains(&k.as_str())) {
-                    return Err(REGISTERED_NAME);
-                }
-                serde_json::to_string(&map).map_err(|_| NOT_JSON)?
-            }
-        },
-        _ if json == "null" => return Ok(None),
-        _ => return Err(Error::InvalidClaims("must serialise to a JSON object")),
-    };
-    if json == "{}" {
-        return Ok(None);
-    }
-    if json.len() > policy.max_claims_bytes() {
-        return Err(Error::InvalidClaims(
-            "larger than the policy's max_claims_bytes",
-        ));
-    }
-    Ok(Some(json))
 }
 
 fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {

@@ -92,7 +92,7 @@ pub enum Error {
     /// The random source failed.
     Random,
     /// The session store failed or kept conflicting.
-    Store(crate::store::StoreError),
+    Store(crate::store::error::StoreError),
 }
 
 /// What exactly was malformed.
@@ -201,8 +201,8 @@ impl From<Malformed> for Error {
     }
 }
 
-impl From<crate::store::StoreError> for Error {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::store::error::StoreError> for Error {
+    fn from(e: crate::store::error::StoreError) -> Self {
         Self::Store(e)
     }
 }

@@ -15,20 +15,17 @@ extern crate std;
 
 pub mod access;
 mod authority;
-mod claims;
 pub mod client;
+mod ct;
 mod encoding;
 mod error;
+mod id;
 mod keys;
-#[cfg(feature = "std")]
-mod memory;
 mod policy;
 mod random;
 pub mod refresh;
-#[cfg(feature = "std")]
-mod row;
 pub mod session;
-mod store;
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod time;
@@ -36,16 +33,15 @@ mod time;
 pub use access::AccessClaims;
 pub use authority::{Authority, MAX_SUBJECT_LEN, TokenPair};
 pub use error::{Error, Malformed, RevokeReason};
+pub use id::SessionId;
 pub use keys::{KeyId, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
-#[cfg(feature = "std")]
-pub use memory::MemoryStore;
 pub use policy::Policy;
 pub use random::RandomSource;
 #[cfg(feature = "std")]
 pub use random::{OsRandom, SharedRng};
+pub use session::{Metadata, Revocation, Session, SessionInfo};
 #[cfg(feature = "std")]
-pub use row::SqlRow;
-pub use session::{Metadata, Revocation, Session, SessionId, SessionInfo};
+pub use store::{MemoryStore, SqlRow};
 pub use store::{SessionStore, StoreError, StoreErrorKind};
 #[cfg(feature = "std")]
 pub use time::SystemClock;

@@ -14,13 +14,13 @@ use core::fmt;
 
 use hmac::Mac;
 use sha2::Digest;
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::ct;
 use crate::encoding;
 use crate::error::{Error, Malformed};
+use crate::id::SessionId;
 use crate::keys::{KeyEntry, KeyId, Keyring, MAX_KEY_ID_LEN, is_valid_key_id};
-use crate::session::SessionId;
 
 /// What every refresh token starts with.
 pub const PREFIX: &str = "tlr1.";
@@ -102,7 +102,7 @@ impl RefreshToken {
         let tag: [u8; TAG_LEN] = encoding::decode_array(tag_b64.as_bytes())?;
         let entry = keyring.entry(kid).ok_or(Error::UnknownKey)?;
         let expected = tag_of(entry, payload);
-        if !words_ct_eq(&expected, &tag) {
+        if !ct::eq32(&expected, &tag) {
             return Err(Error::BadSignature);
         }
         let mut sid = [0u8; 16];
@@ -143,8 +143,14 @@ impl RefreshToken {
         self.secret.hash()
     }
 
-    pub(crate) fn secret(&self) -> &RefreshSecret {
-        &self.secret
+    /// The token that succeeds this one as generation `generation` under
+    /// `entry`, with the hash the store keeps of its secret: the secret is
+    /// `s_{g+1} = HMAC(chain key, session id ‖ g+1 ‖ s_g)`, so the same
+    /// token always has the same successor (the grace window never
+    /// branches a session).
+    pub(crate) fn successor(&self, entry: &KeyEntry, generation: u64) -> Minted {
+        let secret = self.secret.successor(entry, &self.session_id, generation);
+        Minted::new(entry, &self.session_id, generation, &secret)
     }
 }
 
@@ -156,7 +162,7 @@ impl RefreshSecret {
     }
 
     /// The successor `s_{g+1} = HMAC(chain key, session id ‖ g+1 ‖ s_g)`.
-    pub(crate) fn successor(&self, entry: &KeyEntry, sid: &SessionId, next_gen: u64) -> Self {
+    fn successor(&self, entry: &KeyEntry, sid: &SessionId, next_gen: u64) -> Self {
         let mut mac = entry.chain.clone();
         mac.update(sid.as_bytes());
         mac.update(&next_gen.to_be_bytes());
@@ -169,12 +175,46 @@ impl SecretHash {
     /// Constant-time equality (DESIGN.md I7).
     #[must_use]
     pub fn ct_matches(&self, other: &SecretHash) -> bool {
-        words_ct_eq(&self.0, &other.0)
+        ct::eq32(&self.0, &other.0)
+    }
+}
+
+/// A refresh token just made, and what the store keeps of it.
+///
+/// `Debug` redacts the token.
+pub(crate) struct Minted {
+    /// The token to hand out.
+    pub(crate) token: String,
+    /// `SHA-256` of its secret, for the session record.
+    pub(crate) hash: SecretHash,
+}
+
+impl Minted {
+    /// The first refresh token of session `sid`: generation 0 with a secret
+    /// from a secure random source.
+    pub(crate) fn first(entry: &KeyEntry, sid: &SessionId, secret: [u8; 32]) -> Self {
+        Self::new(entry, sid, 0, &RefreshSecret(secret))
+    }
+
+    fn new(entry: &KeyEntry, sid: &SessionId, g: u64, secret: &RefreshSecret) -> Self {
+        Self {
+            token: mint(entry, sid, g, secret),
+            hash: secret.hash(),
+        }
+    }
+}
+
+impl fmt::Debug for Minted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Minted")
+            .field("token", &"<redacted>")
+            .field("hash", &self.hash)
+            .finish()
     }
 }
 
 /// Encodes the refresh token for generation `g` of `sid` under `entry`.
-pub(crate) fn mint(entry: &KeyEntry, sid: &SessionId, g: u64, secret: &RefreshSecret) -> String {
+fn mint(entry: &KeyEntry, sid: &SessionId, g: u64, secret: &RefreshSecret) -> String {
     let kid = entry.id.as_str().as_bytes();
     let mut payload = [0u8; FIXED_LEN + MAX_KEY_ID_LEN];
     payload[..16].copy_from_slice(sid.as_bytes());
@@ -203,18 +243,7 @@ fn tag_of(entry: &KeyEntry, payload: &[u8]) -> [u8; TAG_LEN] {
 
 /// A JWT has exactly three dot-separated segments, the first a base64url
 /// JSON object (`{"` or `{ ` encodes as `ey…`).
-/// Compares two MACs or hashes in constant time, eight bytes at a step:
-/// `subtle` on bytes runs an optimisation barrier per byte, 32 of them per
-/// comparison; on `u64` words it runs four, and is as branch-free.
-pub(crate) fn words_ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let words = |x: &[u8; 32]| -> [u64; 4] {
-        let (chunks, _) = x.as_chunks::<8>();
-        core::array::from_fn(|i| u64::from_le_bytes(chunks[i]))
-    };
-    words(a).ct_eq(&words(b)).into()
-}
-
-pub(crate) fn looks_like_jwt(token: &str) -> bool {
+fn looks_like_jwt(token: &str) -> bool {
     token.starts_with("ey") && token.bytes().filter(|&b| b == b'.').count() == 2
 }
 
@@ -238,24 +267,5 @@ impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Not a secret, but nobody needs to read it in a log either.
         f.write_str("SecretHash(..)")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn word_comparison_sees_a_difference_in_any_bit() {
-        let a = [0x5a; 32];
-        assert!(words_ct_eq(&a, &a));
-        for byte in 0..32 {
-            for bit in 0..8 {
-                let mut b = a;
-                b[byte] ^= 1 << bit;
-                assert!(!words_ct_eq(&a, &b));
-                assert!(!words_ct_eq(&b, &a));
-            }
-        }
     }
 }

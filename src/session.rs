@@ -8,18 +8,13 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::str::FromStr;
 
-use crate::encoding;
-use crate::error::{Error, Malformed, RevokeReason};
+use crate::error::{Error, RevokeReason};
+pub use crate::id::SessionId;
 use crate::keys::{KeyId, Keyring};
 use crate::policy::Policy;
-use crate::refresh::{self, RefreshSecret, RefreshToken, SecretHash};
+use crate::refresh::{Minted, RefreshToken, SecretHash};
 use crate::time::UnixMillis;
-
-/// A session id: 128 random bits, shown as 22 characters of base64url.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId([u8; 16]);
 
 /// Application metadata recorded at login (user agent, IP address, …).
 pub type Metadata = Vec<(String, String)>;
@@ -88,12 +83,29 @@ pub struct SessionInfo {
     pub metadata: Metadata,
 }
 
-/// The outcome of [`decide_refresh`].
+/// What a login brings to a new session (see [`start`]).
+///
+/// `Debug` redacts the secret, which is zeroized on drop.
+pub struct Login {
+    /// The new session's id, from a secure random source.
+    pub id: SessionId,
+    /// Whom the session belongs to.
+    pub subject: String,
+    /// The application's claims as a compact JSON object, if any.
+    pub claims: Option<String>,
+    /// Metadata to record with the session.
+    pub metadata: Metadata,
+    /// The first refresh secret: 32 bytes from a secure random source.
+    pub secret: zeroize::Zeroizing<[u8; 32]>,
+}
+
+/// The outcome of [`decide_refresh`]. Each variant carries the record it was
+/// given, changed as needed, so that nothing is copied on the hot path.
 #[derive(Debug)]
 #[must_use]
 pub enum RefreshDecision {
     /// The current token: store `next` (compare-and-swap against the
-    /// record's version) and hand out `refresh_token`.
+    /// version of the record given) and hand out `refresh_token`.
     Rotate {
         /// The record to store.
         next: Session,
@@ -101,13 +113,15 @@ pub enum RefreshDecision {
         refresh_token: String,
     },
     /// The immediate predecessor inside the grace window: hand out the
-    /// successor that was already issued. Nothing to store unless `update`
-    /// (new claims) is set.
+    /// successor that was already issued. Nothing to store unless `changed`
+    /// (new claims were given).
     Grace {
+        /// The record to issue the access token from (and to store if `changed`).
+        session: Session,
         /// The successor refresh token, identical to the one first issued.
         refresh_token: String,
-        /// A record to store when the claims changed.
-        update: Option<Session>,
+        /// Whether `session` differs from the stored record.
+        changed: bool,
     },
     /// Reuse of a spent token: store `next` (the revoked record), then
     /// report [`Error::RefreshReused`].
@@ -118,45 +132,40 @@ pub enum RefreshDecision {
 }
 
 /// Creates the record and the first refresh token of a new session.
-///
-/// `secret` must come from a cryptographically secure random source.
 #[must_use]
-#[allow(clippy::too_many_arguments)] // a constructor of a record with this many parts
 pub fn start(
     keyring: &Keyring,
     policy: &Policy,
-    id: SessionId,
-    subject: String,
-    claims: Option<String>,
-    metadata: Metadata,
-    secret: [u8; 32],
+    login: Login,
     now: UnixMillis,
 ) -> (Session, String) {
     let entry = keyring.signing();
-    let secret = RefreshSecret(secret);
-    let token = refresh::mint(entry, &id, 0, &secret);
+    let minted = Minted::first(entry, &login.id, *login.secret);
     let session = Session {
-        id,
-        subject,
+        id: login.id,
+        subject: login.subject,
         version: 0,
         generation: 0,
         key_id: entry.id.clone(),
-        current_hash: secret.hash(),
+        current_hash: minted.hash,
         previous_hash: None,
         created_at: now,
         rotated_at: now,
         idle_expires_at: now.saturating_add(policy.refresh_ttl()),
         absolute_expires_at: policy.max_session_age().map(|age| now.saturating_add(age)),
         revoked: None,
-        claims,
-        metadata,
+        claims: login.claims,
+        metadata: login.metadata,
     };
-    (session, token)
+    (session, minted.token)
 }
 
-/// Decides what a refresh with `token` does to `session` at `now`.
+/// Decides what a refresh with `token` does to `session` at `now`: the one
+/// decision that [`Authority::refresh`](crate::Authority::refresh), the
+/// property tests and the fuzzers all run.
 ///
-/// `new_claims` replaces the stored application claims when given.
+/// `new_claims` replaces the stored application claims when given (an
+/// empty string clears them).
 ///
 /// # Errors
 /// - [`Error::SessionRevoked`] / [`Error::SessionExpired`] when the session is over;
@@ -166,63 +175,13 @@ pub fn start(
 /// - [`Error::UnknownKey`] when a grace-window successor's key was removed;
 /// - [`Error::UnknownSession`] when `token` names another session.
 pub fn decide_refresh(
-    session: &Session,
-    token: &RefreshToken,
-    keyring: &Keyring,
-    policy: &Policy,
-    now: UnixMillis,
-    new_claims: Option<String>,
-) -> Result<RefreshDecision, Error> {
-    let decided = decide_refresh_owned(session.clone(), token, keyring, policy, now, new_claims)?;
-    Ok(match decided {
-        Decided::Rotate {
-            next,
-            refresh_token,
-        } => RefreshDecision::Rotate {
-            next,
-            refresh_token,
-        },
-        Decided::Grace {
-            session,
-            refresh_token,
-            changed,
-        } => RefreshDecision::Grace {
-            refresh_token,
-            update: changed.then_some(session),
-        },
-        Decided::Revoke { next } => RefreshDecision::Revoke { next },
-    })
-}
-
-/// What [`decide_refresh_owned`] decided; each variant carries the record
-/// it was given, changed as needed.
-pub(crate) enum Decided {
-    /// As [`RefreshDecision::Rotate`].
-    Rotate {
-        next: Session,
-        refresh_token: String,
-    },
-    /// As [`RefreshDecision::Grace`]: `session` is the record to issue the
-    /// access token from, and to store if `changed`.
-    Grace {
-        session: Session,
-        refresh_token: String,
-        changed: bool,
-    },
-    /// As [`RefreshDecision::Revoke`].
-    Revoke { next: Session },
-}
-
-/// [`decide_refresh`] taking the loaded session by value, so that the record
-/// to store is the loaded one changed in place, not a copy of it.
-pub(crate) fn decide_refresh_owned(
     mut session: Session,
     token: &RefreshToken,
     keyring: &Keyring,
     policy: &Policy,
     now: UnixMillis,
     new_claims: Option<String>,
-) -> Result<Decided, Error> {
+) -> Result<RefreshDecision, Error> {
     check_live(&session, token, now)?;
     let presented = token.secret_hash();
     let g = token.generation();
@@ -232,22 +191,21 @@ pub(crate) fn decide_refresh_owned(
         }
         let entry = keyring.signing();
         let next_gen = session.generation.saturating_add(1);
-        let secret = token.secret().successor(entry, &session.id, next_gen);
-        let refresh_token = refresh::mint(entry, &session.id, next_gen, &secret);
+        let minted = token.successor(entry, next_gen);
         let next = &mut session;
         next.version = next.version.saturating_add(1);
         next.generation = next_gen;
         next.key_id = entry.id.clone();
         next.previous_hash = Some(next.current_hash);
-        next.current_hash = secret.hash();
+        next.current_hash = minted.hash;
         next.rotated_at = now;
         next.idle_expires_at = now.saturating_add(policy.refresh_ttl());
         if let Some(claims) = new_claims {
             next.claims = Some(claims).filter(|c| !c.is_empty());
         }
-        return Ok(Decided::Rotate {
+        return Ok(RefreshDecision::Rotate {
             next: session,
-            refresh_token,
+            refresh_token: minted.token,
         });
     }
     if g > session.generation {
@@ -270,25 +228,22 @@ pub(crate) fn decide_refresh_owned(
             let entry = keyring
                 .entry(session.key_id.as_str().as_bytes())
                 .ok_or(Error::UnknownKey)?;
-            let secret = token
-                .secret()
-                .successor(entry, &session.id, session.generation);
-            if secret.hash().ct_matches(&session.current_hash) {
-                let refresh_token = refresh::mint(entry, &session.id, session.generation, &secret);
+            let minted = token.successor(entry, session.generation);
+            if minted.hash.ct_matches(&session.current_hash) {
                 let changed = new_claims.is_some();
                 if let Some(claims) = new_claims {
                     session.version = session.version.saturating_add(1);
                     session.claims = Some(claims).filter(|c| !c.is_empty());
                 }
-                return Ok(Decided::Grace {
+                return Ok(RefreshDecision::Grace {
                     session,
-                    refresh_token,
+                    refresh_token: minted.token,
                     changed,
                 });
             }
         }
     }
-    Ok(Decided::Revoke {
+    Ok(RefreshDecision::Revoke {
         next: revoked(session, now, RevokeReason::Reuse),
     })
 }
@@ -368,6 +323,18 @@ fn revoked(mut session: Session, now: UnixMillis, reason: RevokeReason) -> Sessi
     session
 }
 
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("id", &self.id)
+            .field("subject", &self.subject)
+            .field("claims", &self.claims)
+            .field("metadata", &self.metadata)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
 impl Session {
     /// When the session ends unless refreshed: the earlier of the idle and
     /// the absolute expiry. Valid strictly before this instant.
@@ -398,65 +365,6 @@ impl Session {
     }
 }
 
-impl SessionId {
-    /// The id made of these 16 bytes (draw them from a secure random source).
-    #[must_use]
-    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
-        Self(bytes)
-    }
-
-    /// Its 16 bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl FromStr for SessionId {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        encoding::decode_array(s.as_bytes())
-            .map(Self)
-            .map_err(|_| Malformed::SessionId.into())
-    }
-}
-
-impl fmt::Display for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = String::with_capacity(22);
-        encoding::encode_into(&self.0, &mut buf);
-        f.write_str(&buf)
-    }
-}
-
-impl fmt::Debug for SessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SessionId({self})")
-    }
-}
-
-impl serde::Serialize for SessionId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for SessionId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = SessionId;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a session id (22 characters of base64url)")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SessionId, E> {
-                v.parse().map_err(|_| E::custom("invalid session id"))
-            }
-        }
-        d.deserialize_str(Visitor)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,19 +375,17 @@ mod tests {
     /// A session rotated once at `T0 + 1 s`, and its first (now spent) token.
     fn rotated_once(keys: &Keyring, policy: &Policy) -> (Session, RefreshToken) {
         let id = SessionId::from_bytes([7; 16]);
-        let (s0, t0) = start(
-            keys,
-            policy,
+        let login = Login {
             id,
-            "alice".into(),
-            None,
-            Metadata::new(),
-            [9; 32],
-            T0,
-        );
+            subject: "alice".into(),
+            claims: None,
+            metadata: Metadata::new(),
+            secret: [9; 32].into(),
+        };
+        let (s0, t0) = start(keys, policy, login, T0);
         let t0 = RefreshToken::parse(&t0, keys, 1024).unwrap();
         let at = T0.saturating_add(Duration::from_secs(1));
-        match decide_refresh(&s0, &t0, keys, policy, at, None).unwrap() {
+        match decide_refresh(s0, &t0, keys, policy, at, None).unwrap() {
             RefreshDecision::Rotate { next, .. } => (next, t0),
             other => panic!("{other:?}"),
         }
@@ -492,7 +398,7 @@ mod tests {
         let (s1, spent) = rotated_once(&keys, &policy);
         for behind in [1, 500, 1000] {
             let now = s1.rotated_at.saturating_sub(Duration::from_millis(behind));
-            let d = decide_refresh(&s1, &spent, &keys, &policy, now, None).unwrap();
+            let d = decide_refresh(s1.clone(), &spent, &keys, &policy, now, None).unwrap();
             assert!(
                 matches!(d, RefreshDecision::Revoke { .. }),
                 "{behind} ms: {d:?}"
@@ -506,9 +412,9 @@ mod tests {
         let policy = Policy::default().with_reuse_grace(Duration::from_secs(10));
         let (s1, spent) = rotated_once(&keys, &policy);
         let now = s1.rotated_at.saturating_sub(Duration::from_millis(300));
-        let d = decide_refresh(&s1, &spent, &keys, &policy, now, None).unwrap();
+        let d = decide_refresh(s1.clone(), &spent, &keys, &policy, now, None).unwrap();
         assert!(
-            matches!(d, RefreshDecision::Grace { update: None, .. }),
+            matches!(d, RefreshDecision::Grace { changed: false, .. }),
             "{d:?}"
         );
     }

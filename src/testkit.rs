@@ -52,12 +52,15 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use std::sync::Barrier;
 
+use crate::authority::MAX_SUBJECT_LEN;
+use crate::error::RevokeReason;
+use crate::id::SessionId;
 use crate::keys::KeyId;
 use crate::refresh::SecretHash;
-use crate::session::{Revocation, Session, SessionId};
-use crate::store::{SessionStore, StoreError, StoreErrorKind};
+use crate::session::{Revocation, Session};
+use crate::store::error::{StoreError, StoreErrorKind};
+use crate::store::session_store::SessionStore;
 use crate::time::UnixMillis;
-use crate::{MAX_SUBJECT_LEN, RevokeReason};
 
 /// An instant the checks treat as "now": 2025-11-24, a whole second.
 const NOW: UnixMillis = UnixMillis(1_764_000_000_000);

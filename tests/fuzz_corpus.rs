@@ -6,8 +6,7 @@
 //! the hand-made seeds (files named `seed-*`); inputs the fuzzer found and
 //! we kept are named `found-*` and are never touched by it.
 
-#[path = "../fuzz/src/checks.rs"]
-mod checks;
+use tokenlife_model as checks;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,14 +1,13 @@
 //! Model-based property test: random operation sequences run on an
 //! `Authority` over `MemoryStore` and on a small reference model
-//! (`fuzz/src/checks.rs`, shared with the `lifecycle` fuzz target). After
+//! (the `tokenlife-model` crate, shared with the `lifecycle` fuzz target). After
 //! every step the two must agree, and the store must match the model and
 //! hold no secret. A failure shrinks to a short, readable `Vec<Op>`.
 //!
 //! The number of cases comes from `PROPTEST_CASES` (default 256 here, by
 //! proptest's own default); each case is up to 40 operations.
 
-#[path = "../fuzz/src/checks.rs"]
-mod checks;
+use tokenlife_model as checks;
 
 use checks::{AccessPick, Config, Edge, Op, RefreshPick};
 use proptest::prelude::*;

@@ -77,7 +77,8 @@ proptest! {
         let sid = SessionId::from_bytes(sid);
         let json = (!extra.is_empty()).then(|| Value::Object(extra.clone()).to_string());
         let now = UnixMillis(now);
-        let signed = access::sign(&keys, &policy, &subject, &sid, json.as_deref(), jti, now, None);
+        let record = session_of(&keys, &policy, &subject, sid, json, now);
+        let signed = access::sign(&keys, &policy, &record, jti, now);
         let exp = signed.expires_at;
         prop_assert_eq!(exp.as_millis() % 1000, 0);
         prop_assert!(exp <= now.saturating_add(policy.access_ttl()), "outlives access_ttl");
@@ -115,7 +116,8 @@ proptest! {
         let policy = Policy::default();
         let now = UnixMillis::from_secs(1_764_000_000);
         let json = (!extra.is_empty()).then(|| Value::Object(extra).to_string());
-        let signed = access::sign(&keys, &policy, &subject, &SessionId::from_bytes(sid), json.as_deref(), jti, now, None);
+        let record = session_of(&keys, &policy, &subject, SessionId::from_bytes(sid), json, now);
+        let signed = access::sign(&keys, &policy, &record, jti, now);
         let bad = flip(&signed.token, pos, bit);
         let r = access::verify::<Map<String, Value>>(&bad, &keys, &policy, now);
         prop_assert!(
@@ -178,7 +180,7 @@ proptest! {
             let parsed = RefreshToken::parse(&token, &keys, MAX).unwrap();
             let g = record.generation;
             prop_assert_eq!(parsed.generation(), g);
-            match session::decide_refresh(&record, &parsed, &keys, &policy, UnixMillis(now), None).unwrap() {
+            match session::decide_refresh(record.clone(), &parsed, &keys, &policy, UnixMillis(now), None).unwrap() {
                 RefreshDecision::Rotate { next, refresh_token } => {
                     let succ = RefreshToken::parse(&refresh_token, &keys, MAX).unwrap();
                     prop_assert_eq!(succ.generation(), g + 1);
@@ -200,7 +202,7 @@ proptest! {
                     prop_assert_eq!(&same, &record, "a rotation changed something else");
                     // Re-deciding with the old record gives the same successor
                     // (it is derived, not drawn).
-                    match session::decide_refresh(&record, &parsed, &keys, &policy, UnixMillis(now), None).unwrap() {
+                    match session::decide_refresh(record.clone(), &parsed, &keys, &policy, UnixMillis(now), None).unwrap() {
                         RefreshDecision::Rotate { refresh_token: again, .. } => prop_assert_eq!(&again, &refresh_token),
                         other => prop_assert!(false, "{other:?}"),
                     }
@@ -216,10 +218,10 @@ proptest! {
         let g = record.generation as usize;
         for (old_g, old) in tokens.iter().enumerate().take(g) {
             let parsed = RefreshToken::parse(old, &keys, MAX).unwrap();
-            let d = session::decide_refresh(&record, &parsed, &keys, &policy, UnixMillis(now), None).unwrap();
+            let d = session::decide_refresh(record.clone(), &parsed, &keys, &policy, UnixMillis(now), None).unwrap();
             let in_grace = now < record.rotated_at.as_millis() + grace;
             match d {
-                RefreshDecision::Grace { refresh_token, update: None } => {
+                RefreshDecision::Grace { refresh_token, changed: false, .. } => {
                     prop_assert!(old_g + 1 == g && in_grace);
                     prop_assert_eq!(&refresh_token, &tokens[g]);
                 }
@@ -252,13 +254,13 @@ proptest! {
             let parsed = RefreshToken::parse(t, &keys, MAX).unwrap();
             let at = UnixMillis(now);
             let next = match kind {
-                0 | 1 => match session::decide_refresh(&record, &parsed, &keys, &policy, at, None) {
+                0 | 1 => match session::decide_refresh(record.clone(), &parsed, &keys, &policy, at, None) {
                     Ok(RefreshDecision::Rotate { next, refresh_token }) => {
                         tokens.push(refresh_token);
                         Some(next)
                     }
                     Ok(RefreshDecision::Revoke { next }) => Some(next),
-                    Ok(RefreshDecision::Grace { update, .. }) => update,
+                    Ok(RefreshDecision::Grace { session, changed, .. }) => changed.then_some(session),
                     Err(e) => {
                         if revoked_as.is_some() {
                             prop_assert!(matches!(e, Error::SessionRevoked { .. }), "{e:?}");
@@ -305,7 +307,7 @@ proptest! {
         payload.extend_from_slice(b"k1");
         let forged = tagged(&[3; 32], &payload);
         let parsed = RefreshToken::parse(&forged, &keys, MAX).unwrap();
-        let r = session::decide_refresh(&record, &parsed, &keys, &policy, UnixMillis(now), None);
+        let r = session::decide_refresh(record.clone(), &parsed, &keys, &policy, UnixMillis(now), None);
         prop_assert!(matches!(r, Err(Error::BadSignature)), "{r:?}");
         let r = session::decide_logout(&record, &parsed, UnixMillis(now));
         // An authentic older generation may log out (it was once issued);
@@ -321,16 +323,33 @@ fn start(
     secret: [u8; 32],
     now: u64,
 ) -> (Session, String) {
-    session::start(
-        keys,
-        policy,
-        SessionId::from_bytes(sid),
-        "alice".into(),
-        None,
-        Vec::new(),
-        secret,
-        UnixMillis(now),
-    )
+    let login = session::Login {
+        id: SessionId::from_bytes(sid),
+        subject: "alice".into(),
+        claims: None,
+        metadata: Vec::new(),
+        secret: secret.into(),
+    };
+    session::start(keys, policy, login, UnixMillis(now))
+}
+
+/// A session record of `subject` carrying `claims`, to sign access tokens from.
+fn session_of(
+    keys: &Keyring,
+    policy: &Policy,
+    subject: &str,
+    id: SessionId,
+    claims: Option<String>,
+    now: UnixMillis,
+) -> Session {
+    let login = session::Login {
+        id,
+        subject: subject.into(),
+        claims,
+        metadata: Vec::new(),
+        secret: [0; 32].into(),
+    };
+    session::start(keys, policy, login, now).0
 }
 
 /// A refresh token with a valid tag under `master`, using the derivation

@@ -43,18 +43,7 @@ pub struct JwtClaims {
 pub type FastRng = SharedRng<ChaCha20Rng>;
 pub type Auth<R = FastRng> = Authority<MemoryStore, ManualClock, R>;
 
-/// A 36-byte UUID-shaped subject, distinct for each `i`.
-pub fn subject(i: u64) -> String {
-    let h = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!(
-        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-        h >> 32,
-        (h >> 16) & 0xffff,
-        h & 0xfff,
-        (i >> 12) & 0xfff,
-        i & 0xffff_ffff_ffff
-    )
-}
+pub use tokenlife_model::uuid_subject as subject;
 
 pub fn role() -> Role {
     Role {

@@ -1,5 +1,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    tokenlife_fuzz::checks::check_lifecycle(data);
+    tokenlife_model::check_lifecycle(data);
 });

@@ -1,5 +1,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    tokenlife_fuzz::checks::check_parse_refresh(data);
+    tokenlife_model::check_parse_refresh(data);
 });

@@ -1,5 +1,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    tokenlife_fuzz::checks::check_verify_access(data);
+    tokenlife_model::check_verify_access(data);
 });

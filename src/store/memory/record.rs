@@ -8,9 +8,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::RevokeReason;
+use crate::id::SessionId;
 use crate::keys::KeyId;
 use crate::refresh::SecretHash;
-use crate::session::{Metadata, Revocation, Session, SessionId};
+use crate::session::{Metadata, Revocation, Session};
 use crate::time::UnixMillis;
 
 /// The bits of [`Record::flags`].

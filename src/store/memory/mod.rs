@@ -1,25 +1,25 @@
 //! [`MemoryStore`]: the embedded, in-process [`SessionStore`].
 
-// Beside this file rather than under `src/memory/`: tests/invariants.rs
-// scans the files of `src/` (not its subdirectories) for secret comparisons.
-#[path = "memory_record.rs"]
+mod hash;
 mod record;
-#[path = "memory_subjects.rs"]
 mod subjects;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use core::hash::BuildHasher;
 use std::collections::hash_map::RandomState;
 use std::sync::{PoisonError, RwLock};
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
+use crate::id::SessionId;
 use crate::keys::KeyId;
-use crate::session::{Session, SessionId};
-use crate::store::{SessionStore, StoreError, StoreErrorKind};
+use crate::session::Session;
+use crate::store::error::{StoreError, StoreErrorKind};
+use crate::store::session_store::SessionStore;
 use crate::time::UnixMillis;
+use hash::id_hash;
 use record::Record;
 use subjects::SubjectIndex;
 
@@ -83,32 +83,6 @@ struct Shard {
 struct Slab {
     chunks: Vec<Vec<Record>>,
     free: Vec<u32>,
-}
-
-/// Session ids are uniformly random (drawn by the authority), and subject
-/// hashes come from a keyed hash, so their bytes need no further hashing.
-type IdHash = BuildHasherDefault<IdHasher>;
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 impl Default for MemoryStore {
@@ -324,14 +298,6 @@ impl Slab {
 /// A session's place, as the subject index files it.
 fn location(shard: usize, slot: u32) -> u32 {
     (shard as u32) << SLOT_BITS | slot
-}
-
-/// The index hash of a session id: both halves folded, so that ids chosen
-/// by a custom store user still spread.
-fn id_hash(id: &SessionId) -> u64 {
-    let mut h = IdHasher::default();
-    h.write(id.as_bytes());
-    h.finish()
 }
 
 impl SessionStore for MemoryStore {

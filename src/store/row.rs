@@ -3,7 +3,7 @@
 use alloc::string::{String, ToString};
 
 use crate::session::Session;
-use crate::store::{StoreError, StoreErrorKind};
+use crate::store::error::{StoreError, StoreErrorKind};
 use crate::time::UnixMillis;
 
 /// A [`Session`] as the columns of one row: the layout the SQLite and
@@ -17,8 +17,9 @@ use crate::time::UnixMillis;
 /// use tokenlife::SqlRow;
 /// # use tokenlife::{Keyring, Metadata, Policy, SessionId, UnixMillis, session};
 /// # let keys = Keyring::new("k", &[1; 32])?;
-/// # let (session, _token) = session::start(&keys, &Policy::default(), SessionId::from_bytes([1; 16]),
-/// #     "alice".into(), None, Metadata::new(), [2; 32], UnixMillis(1_000));
+/// # let login = session::Login { id: SessionId::from_bytes([1; 16]), subject: "alice".into(),
+/// #     claims: None, metadata: Metadata::new(), secret: [2; 32].into() };
+/// # let (session, _token) = session::start(&keys, &Policy::default(), login, UnixMillis(1_000));
 /// let row = SqlRow::of(&session)?;
 /// // INSERT INTO sessions (id, subject, version, expires_at, record) VALUES (…row…)
 /// let back = SqlRow::decode(&row.record, |s| s.id.to_string() == row.id)?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use hashbrown::HashTable;
 
-use super::IdHash;
+use super::hash::IdHash;
 
 /// Sessions by subject, as 8-byte entries: 32 bits of the subject's keyed
 /// hash and the session's location (its shard and slot). The hash is kept
