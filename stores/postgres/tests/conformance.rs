@@ -8,19 +8,16 @@ use tokenlife::{SessionStore, StoreErrorKind, testkit};
 use tokenlife_postgres::{Options, PostgresStore, TABLE};
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn store_passes_the_whole_kit() {
-    let Some(db) = common::database("store_passes_the_whole_kit") else {
-        return;
-    };
+    let db = common::database("store_passes_the_whole_kit");
     testkit::check_all(|| db.fresh_store());
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn store_on_a_borrowed_tokio_runtime_passes_the_whole_kit() {
-    let Some(db) = common::database("store_on_a_borrowed_tokio_runtime_passes_the_whole_kit")
-    else {
-        return;
-    };
+    let db = common::database("store_on_a_borrowed_tokio_runtime_passes_the_whole_kit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -38,10 +35,9 @@ fn store_on_a_borrowed_tokio_runtime_passes_the_whole_kit() {
 macro_rules! each_check {
     ($($check:ident),* $(,)?) => {$(
         #[test]
+        #[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
         fn $check() {
-            let Some(db) = common::database(stringify!($check)) else {
-                return;
-            };
+            let db = common::database(stringify!($check));
             testkit::$check(&db.fresh_store());
         }
     )*};
@@ -60,10 +56,9 @@ each_check!(
 );
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn futures_are_send_and_run_in_tokio_tasks() {
-    let Some(db) = common::database("futures_are_send_and_run_in_tokio_tasks") else {
-        return;
-    };
+    let db = common::database("futures_are_send_and_run_in_tokio_tasks");
     let url = db.fresh_url();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -85,10 +80,9 @@ fn futures_are_send_and_run_in_tokio_tasks() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn the_migration_is_idempotent_and_creates_the_indexes() {
-    let Some(db) = common::database("the_migration_is_idempotent_and_creates_the_indexes") else {
-        return;
-    };
+    let db = common::database("the_migration_is_idempotent_and_creates_the_indexes");
     let url = db.fresh_url();
     // Four instances starting at once each run the migration.
     std::thread::scope(|scope| {
@@ -116,10 +110,9 @@ fn the_migration_is_idempotent_and_creates_the_indexes() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn without_migration_a_missing_table_is_a_backend_error() {
-    let Some(db) = common::database("without_migration_a_missing_table_is_a_backend_error") else {
-        return;
-    };
+    let db = common::database("without_migration_a_missing_table_is_a_backend_error");
     let store = db.store(&db.fresh_url(), Options::default().without_migration());
     let e = pollster::block_on(store.list_by_subject("alice")).unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::Backend);
@@ -127,10 +120,9 @@ fn without_migration_a_missing_table_is_a_backend_error() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn a_record_that_does_not_decode_is_corrupt() {
-    let Some(db) = common::database("a_record_that_does_not_decode_is_corrupt") else {
-        return;
-    };
+    let db = common::database("a_record_that_does_not_decode_is_corrupt");
     let url = db.fresh_url();
     let store = db.store(&url, Options::default());
     db.execute_on(
@@ -144,12 +136,11 @@ fn a_record_that_does_not_decode_is_corrupt() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn connecting_inside_a_runtime_with_connect_blocking_is_an_error_not_a_panic() {
-    let Some(db) = common::database(
+    let db = common::database(
         "connecting_inside_a_runtime_with_connect_blocking_is_an_error_not_a_panic",
-    ) else {
-        return;
-    };
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

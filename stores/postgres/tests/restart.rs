@@ -49,10 +49,9 @@ fn editor() -> Claims {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn sessions_survive_a_restart() {
-    let Some(db) = common::database("sessions_survive_a_restart") else {
-        return;
-    };
+    let db = common::database("sessions_survive_a_restart");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
 
@@ -100,10 +99,9 @@ fn sessions_survive_a_restart() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn a_token_spent_before_a_restart_is_reuse_after_it() {
-    let Some(db) = common::database("a_token_spent_before_a_restart_is_reuse_after_it") else {
-        return;
-    };
+    let db = common::database("a_token_spent_before_a_restart_is_reuse_after_it");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
 
@@ -125,10 +123,9 @@ fn a_token_spent_before_a_restart_is_reuse_after_it() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn expired_sessions_are_purged_from_the_table() {
-    let Some(db) = common::database("expired_sessions_are_purged_from_the_table") else {
-        return;
-    };
+    let db = common::database("expired_sessions_are_purged_from_the_table");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
     let policy = Policy::default().with_refresh_ttl(Duration::from_secs(60));
@@ -173,10 +170,9 @@ fn race(instances: &[PgAuthority], token: &str) -> Vec<Result<TokenPair, Error>>
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn instances_sharing_the_database_hand_out_one_successor() {
-    let Some(db) = common::database("instances_sharing_the_database_hand_out_one_successor") else {
-        return;
-    };
+    let db = common::database("instances_sharing_the_database_hand_out_one_successor");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
     let instances = [
@@ -201,12 +197,9 @@ fn instances_sharing_the_database_hand_out_one_successor() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn instances_sharing_the_database_let_one_racer_win_without_grace() {
-    let Some(db) =
-        common::database("instances_sharing_the_database_let_one_racer_win_without_grace")
-    else {
-        return;
-    };
+    let db = common::database("instances_sharing_the_database_let_one_racer_win_without_grace");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
     let policy = Policy::default().with_reuse_grace(Duration::ZERO);
@@ -229,11 +222,9 @@ fn instances_sharing_the_database_let_one_racer_win_without_grace() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn a_logout_on_one_instance_is_seen_by_verify_live_on_another() {
-    let Some(db) = common::database("a_logout_on_one_instance_is_seen_by_verify_live_on_another")
-    else {
-        return;
-    };
+    let db = common::database("a_logout_on_one_instance_is_seen_by_verify_live_on_another");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
     let one = authority(&db, &url, Policy::default(), &clock, 1);
@@ -248,10 +239,9 @@ fn a_logout_on_one_instance_is_seen_by_verify_live_on_another() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 fn the_table_holds_no_refresh_secret() {
-    let Some(db) = common::database("the_table_holds_no_refresh_secret") else {
-        return;
-    };
+    let db = common::database("the_table_holds_no_refresh_secret");
     let url = db.fresh_url();
     let clock = ManualClock::new(START);
     let auth = authority(&db, &url, Policy::default(), &clock, 1);

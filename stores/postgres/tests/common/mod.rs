@@ -1,15 +1,16 @@
 //! The test database: `TOKENLIFE_PG_URL`, and a fresh schema per store.
 //!
-//! Every test runs against a real PostgreSQL server. When
-//! `TOKENLIFE_PG_URL` is unset the tests say so on the terminal and pass
-//! without checking anything; `.ci/run` always sets it. Each store gets a
+//! Every test runs against a real PostgreSQL server, so each is
+//! `#[ignore]`d with the reason: a plain `cargo test` reports them as not
+//! run. `./scripts/test.sh` (and `.ci/run`) start a server, set
+//! `TOKENLIFE_PG_URL` and run them with `--include-ignored`; run that way
+//! without the variable, a test fails rather than pass having checked nothing. Each store gets a
 //! schema of its own (through the connection's `search_path`), so tests run
 //! in parallel on one database and each starts from an empty table; the
 //! schemas are dropped when the [`TestDb`] is.
 
 #![allow(dead_code)] // each test file uses part of it
 
-use std::io::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -24,34 +25,22 @@ pub struct TestDb {
     schemas: Mutex<Vec<String>>,
 }
 
-/// The test database, or `None` (after saying so on the terminal) when
-/// `TOKENLIFE_PG_URL` is unset.
-pub fn database(test: &str) -> Option<TestDb> {
+/// The test database.
+///
+/// # Panics
+/// When `TOKENLIFE_PG_URL` is unset: the test was asked to run (it is
+/// ignored otherwise) and cannot check anything without a server.
+pub fn database(test: &str) -> TestDb {
     match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(TestDb {
+        Ok(url) if !url.is_empty() => TestDb {
             url,
             schemas: Mutex::new(Vec::new()),
-        }),
-        _ => {
-            skip(
-                test,
-                &format!(
-                    "{URL_VAR} is not set (e.g. postgres://postgres@127.0.0.1:5432/tokenlife_test)"
-                ),
-            );
-            None
-        }
+        },
+        _ => panic!(
+            "{test}: {URL_VAR} is not set (e.g. postgres://postgres@127.0.0.1:5432/tokenlife_test); \
+             run ./scripts/test.sh, which starts a server"
+        ),
     }
-}
-
-/// Says on the terminal that `test` checked nothing, and why. Written to
-/// the process's stderr directly, past the test harness's capture, so that
-/// a skip is seen even when the test passes.
-pub fn skip(test: &str, why: &str) {
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED {test}: {why}; this PostgreSQL test checked nothing"
-    );
 }
 
 impl TestDb {
