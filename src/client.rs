@@ -244,7 +244,8 @@ pub enum Action<'a> {
 /// Only the ticket of the refresh in flight is honoured; every other one is
 /// stale ([`Report::Stale`]). Tickets cannot be made, only handed out, and
 /// no two refreshers in a process hand out the same one (a [`Clone`] of a
-/// refresher shares its numbering).
+/// refresher shares its numbering; on a target without atomic operations,
+/// refreshers are not told apart, only the refreshes of each one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RefreshTicket {
     /// The refresher that handed it out.
@@ -318,6 +319,18 @@ enum Refresh {
     BackOff { until: UnixMillis, failures: u32 },
 }
 
+impl Refresh {
+    /// When something is next due: the refresh at `refresh_at` when idle,
+    /// a retry, or the deadline of the refresh in flight.
+    fn next(self, refresh_at: UnixMillis) -> UnixMillis {
+        match self {
+            Self::Idle => refresh_at,
+            Self::BackOff { until, .. } => until,
+            Self::InFlight { deadline, .. } => deadline,
+        }
+    }
+}
+
 impl Refresher {
     /// A refresher with no session: [`token`](Self::token) says
     /// [`Action::LoggedOut`] until [`logged_in`](Self::logged_in).
@@ -359,18 +372,17 @@ impl Refresher {
     /// transport failure.
     pub fn token(&mut self, now: UnixMillis) -> Action<'_> {
         self.time_out(now);
-        let next = self.poll_timeout();
         let State::Active {
             tokens,
             expires_at,
+            refresh_at,
             refresh,
-            ..
         } = &mut self.state
         else {
             return Action::LoggedOut;
         };
-        // Logged in, so there is a next event; in flight, it lies after `now`.
-        let next = next.unwrap_or(now);
+        // In flight, this is the deadline, which lies after `now`.
+        let next = refresh.next(*refresh_at);
         let failures = match *refresh {
             Refresh::Idle => Some(0),
             Refresh::BackOff { failures, .. } => Some(failures),
@@ -415,11 +427,7 @@ impl Refresher {
                 refresh_at,
                 refresh,
                 ..
-            } => Some(match *refresh {
-                Refresh::Idle => *refresh_at,
-                Refresh::BackOff { until, .. } => until,
-                Refresh::InFlight { deadline, .. } => deadline,
-            }),
+            } => Some(refresh.next(*refresh_at)),
         }
     }
 
@@ -578,9 +586,8 @@ fn next_origin() -> usize {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         NEXT.fetch_add(1, Ordering::Relaxed)
     }
-    // Without atomics there are no threads to share a counter with either,
-    // but neither is there a safe counter: tickets are then told apart by
-    // their numbers within one refresher only.
+    // No safe counter shared by all refreshers without atomics: tickets are
+    // then told apart by their numbers within one refresher only.
     #[cfg(not(target_has_atomic = "ptr"))]
     {
         0
