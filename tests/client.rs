@@ -747,6 +747,7 @@ async fn the_refresher_keeps_a_session_alive_against_the_server() {
     clock.set(due);
     let Action::RefreshNow {
         refresh_token: Some(spent),
+        ticket,
     } = client.token(clock.now())
     else {
         panic!("the refresh is due");
@@ -757,6 +758,7 @@ async fn the_refresher_keeps_a_session_alive_against_the_server() {
     assert_eq!(me(http, &first).await, StatusCode::OK);
     report(
         &mut client,
+        ticket,
         refresh(http, Some(&spent), None).await,
         clock.now(),
     );
@@ -767,25 +769,36 @@ async fn the_refresher_keeps_a_session_alive_against_the_server() {
     // The server goes away (a closed port): back off, then succeed.
     let dead = Http::new(closed_port().await);
     advance_to(clock, client.poll_timeout().unwrap());
-    let Action::RefreshNow { refresh_token } = client.token(clock.now()) else {
+    let Action::RefreshNow {
+        refresh_token,
+        ticket,
+    } = client.token(clock.now())
+    else {
         panic!("the refresh is due");
     };
     let token = refresh_token.map(str::to_owned);
     let outcome = refresh(&dead, token.as_deref(), None).await;
     assert_eq!(outcome.as_ref().err(), Some(&RefreshFailure::Transport));
-    report(&mut client, outcome, clock.now());
+    report(&mut client, ticket, outcome, clock.now());
     let retry = client.poll_timeout().unwrap();
     assert_eq!(retry.0 - clock.now().0, 1_000);
     clock.set(retry);
-    let Action::RefreshNow { refresh_token } = client.token(clock.now()) else {
+    let Action::RefreshNow {
+        refresh_token,
+        ticket,
+    } = client.token(clock.now())
+    else {
         panic!("the retry is due");
     };
     let token = refresh_token.map(str::to_owned);
-    // The token expires while the refresh is in flight: callers wait.
+    // The token expires while the refresh is in flight: callers wait, at
+    // most until the refresh's deadline.
+    let deadline = client.poll_timeout().unwrap();
     advance_to(clock, client.expires_at().unwrap());
-    assert_eq!(client.token(clock.now()), Action::Wait { until: None });
+    assert_eq!(client.token(clock.now()), Action::Wait { until: deadline });
     report(
         &mut client,
+        ticket,
         refresh(http, token.as_deref(), None).await,
         clock.now(),
     );
@@ -799,13 +812,17 @@ async fn the_refresher_keeps_a_session_alive_against_the_server() {
         .unwrap();
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     advance_to(clock, client.poll_timeout().unwrap());
-    let Action::RefreshNow { refresh_token } = client.token(clock.now()) else {
+    let Action::RefreshNow {
+        refresh_token,
+        ticket,
+    } = client.token(clock.now())
+    else {
         panic!("the refresh is due");
     };
     let token = refresh_token.map(str::to_owned);
     let outcome = refresh(http, token.as_deref(), None).await;
     assert_eq!(outcome.as_ref().err(), Some(&RefreshFailure::Rejected));
-    report(&mut client, outcome, clock.now());
+    report(&mut client, ticket, outcome, clock.now());
     assert_eq!(client.token(clock.now()), Action::LoggedOut);
 }
 
@@ -825,12 +842,13 @@ async fn the_refresher_in_cookie_mode_against_the_server() {
         advance_to(clock, client.poll_timeout().unwrap());
         let Action::RefreshNow {
             refresh_token: None,
+            ticket,
         } = client.token(clock.now())
         else {
             panic!("a cookie-mode refresh is due");
         };
         let outcome = refresh(http, None, Some(&mut jar)).await;
-        report(&mut client, outcome, clock.now());
+        report(&mut client, ticket, outcome, clock.now());
         let access = access_token(&mut client, clock.now());
         assert_eq!(me(http, &access).await, StatusCode::OK);
     }
@@ -941,7 +959,7 @@ struct Shared {
 async fn authorised(shared: &Shared, http: &Http, clock: &ManualClock) -> String {
     enum Step {
         Use(String),
-        Refresh(Option<String>),
+        Refresh(Option<String>, RefreshTicket),
         Wait,
     }
     for _ in 0..10 {
@@ -949,16 +967,24 @@ async fn authorised(shared: &Shared, http: &Http, clock: &ManualClock) -> String
         let done = shared.done.notified();
         let step = match shared.client.lock().unwrap().token(clock.now()) {
             Action::UseToken(t) => Step::Use(t.to_owned()),
-            Action::RefreshNow { refresh_token } => Step::Refresh(refresh_token.map(str::to_owned)),
+            Action::RefreshNow {
+                refresh_token,
+                ticket,
+            } => Step::Refresh(refresh_token.map(str::to_owned), ticket),
             Action::Wait { .. } => Step::Wait,
             Action::LoggedOut => panic!("logged out"),
         };
         match step {
             Step::Use(token) => return token,
-            Step::Refresh(token) => {
+            Step::Refresh(token, ticket) => {
                 shared.refreshes.fetch_add(1, Ordering::SeqCst);
                 let outcome = refresh(http, token.as_deref(), None).await;
-                report(&mut shared.client.lock().unwrap(), outcome, clock.now());
+                report(
+                    &mut shared.client.lock().unwrap(),
+                    ticket,
+                    outcome,
+                    clock.now(),
+                );
                 shared.done.notify_waiters();
             }
             Step::Wait => {
@@ -1060,9 +1086,17 @@ async fn refresh(
     }
 }
 
-fn report(client: &mut Refresher, outcome: Result<Tokens, RefreshFailure>, now: UnixMillis) {
-    match outcome {
-        Ok(tokens) => client.refreshed(tokens, now),
-        Err(failure) => client.refresh_failed(failure, now),
-    }
+/// Reports the outcome of the refresh of `ticket`, which is still the one in
+/// flight.
+fn report(
+    client: &mut Refresher,
+    ticket: RefreshTicket,
+    outcome: Result<Tokens, RefreshFailure>,
+    now: UnixMillis,
+) {
+    let report = match outcome {
+        Ok(tokens) => client.refreshed(ticket, tokens, now),
+        Err(failure) => client.refresh_failed(ticket, failure, now),
+    };
+    assert_eq!(report, Report::Applied);
 }
