@@ -6,7 +6,8 @@
 //!   `stores/postgres/src` (subfolders included);
 //! - the README, the crate's front page, is at most 250 lines;
 //! - every `cargo` command of a ```sh block that names an example, a bench,
-//!   a test, a package or a fuzz target names one that exists.
+//!   a test, a package or a fuzz target names one that exists;
+//! - every relative link to a file (`[text](docs/x.md)`) leads to one.
 //!
 //! Only the standard library: the workspace is read as text.
 
@@ -438,4 +439,60 @@ fn sql_is_compared_as_the_string_literals_read() {
         "sql",
     );
     assert_eq!(blocks, [(2, "SELECT 1\n".to_owned())]);
+}
+
+/// The link targets of a Markdown text outside code blocks: `[text](target)`.
+fn link_targets(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if in_code {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            rest = &rest[at + 2..];
+            let Some(end) = rest.find(')') else { break };
+            targets.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+    }
+    targets
+}
+
+#[test]
+fn every_relative_link_leads_to_a_file() {
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for doc in documents() {
+        let name = doc
+            .strip_prefix(root())
+            .unwrap_or(&doc)
+            .display()
+            .to_string();
+        let dir = doc.parent().unwrap_or(&root()).to_path_buf();
+        for target in link_targets(&read(&doc)) {
+            let path = target.split('#').next().unwrap_or("");
+            // Web addresses, anchors and rustdoc's intra-doc paths are not files.
+            let is_file_link =
+                !path.contains("://") && (path.ends_with(".md") || path.contains('/'));
+            if !is_file_link {
+                continue;
+            }
+            if !dir.join(path).exists() {
+                broken.push(format!("{name}: ({target})"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "links to files that do not exist:\n{}",
+        broken.join("\n")
+    );
+    assert!(checked > 0, "no relative link found");
 }
