@@ -156,9 +156,13 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
 
     /// The router, for any application state (merge it into yours).
     pub fn router<St: Clone + Send + Sync + 'static>(self) -> Router<St> {
+        router_on(self.into_state())
+    }
+
+    fn into_state(self) -> Arc<Routes<Cr>> {
         let clock = self.auth.clock();
         let limits = self.limits;
-        let state = Arc::new(Routes {
+        Arc::new(Routes {
             account: Throttle::new(limits.account_failures, Arc::clone(&clock)),
             address: Throttle::new(limits.address_failures, Arc::clone(&clock)),
             refreshes: Throttle::new(limits.session_refreshes, clock),
@@ -171,26 +175,32 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
             credentials: Arc::new(self.credentials),
             body_bytes: limits.body_bytes,
             time: limits.time,
-        });
-        Router::new()
-            .route("/auth/login", post(login::<Cr>))
-            .route("/auth/refresh", post(refresh::<Cr>))
-            .route("/auth/logout", post(logout::<Cr>))
-            .route("/auth/sessions", get(crate::sessions::list::<Cr>))
-            .route(
-                "/auth/sessions",
-                delete(crate::sessions::revoke_others::<Cr>),
-            )
-            .route(
-                "/auth/sessions/{id}",
-                delete(crate::sessions::revoke_one::<Cr>),
-            )
-            // Extension point: `GET /.well-known/jwks.json` goes here once the
-            // keyring publishes public keys.
-            .layer(axum::middleware::map_response(crate::body::no_store))
-            .layer(DefaultBodyLimit::max(limits.body_bytes))
-            .with_state(state)
+        })
     }
+}
+
+fn router_on<Cr: Credentials, St: Clone + Send + Sync + 'static>(
+    state: Arc<Routes<Cr>>,
+) -> Router<St> {
+    let body_bytes = state.body_bytes;
+    Router::new()
+        .route("/auth/login", post(login::<Cr>))
+        .route("/auth/refresh", post(refresh::<Cr>))
+        .route("/auth/logout", post(logout::<Cr>))
+        .route("/auth/sessions", get(crate::sessions::list::<Cr>))
+        .route(
+            "/auth/sessions",
+            delete(crate::sessions::revoke_others::<Cr>),
+        )
+        .route(
+            "/auth/sessions/{id}",
+            delete(crate::sessions::revoke_one::<Cr>),
+        )
+        // Extension point: `GET /.well-known/jwks.json` goes here once the
+        // keyring publishes public keys.
+        .layer(axum::middleware::map_response(crate::body::no_store))
+        .layer(DefaultBodyLimit::max(body_bytes))
+        .with_state(state)
 }
 
 /// The state of the routes.
@@ -200,7 +210,7 @@ pub(crate) struct Routes<Cr> {
     account: Throttle,
     address: Throttle,
     refreshes: Throttle,
-    hashing: Hashing,
+    pub(crate) hashing: Hashing,
     body_bytes: usize,
     pub(crate) time: Duration,
 }
@@ -487,3 +497,6 @@ fn missing_refresh_token() -> ApiError {
         "Invalid payload. The refresh token is required in either the payload or cookie.",
     )
 }
+
+#[cfg(test)]
+mod tests;
