@@ -39,12 +39,11 @@ enum Request {
 
 const UNAUTHORIZED: StatusCode = StatusCode::UNAUTHORIZED;
 
+/// Status and Directus error code.
+type Answer = (StatusCode, Option<&'static str>);
+
 /// `(request, Directus 11.17, ours)`; equal where we agree.
-const TABLE: &[(
-    Request,
-    (StatusCode, Option<&str>),
-    (StatusCode, Option<&str>),
-)] = &[
+const TABLE: &[(Request, Answer, Answer)] = &[
     (
         Request::WrongPassword,
         (UNAUTHORIZED, Some("INVALID_CREDENTIALS")),

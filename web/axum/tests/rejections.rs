@@ -21,12 +21,13 @@ use common::*;
 
 const INVALID_TOKEN: Option<&str> = Some("Bearer error=\"invalid_token\"");
 
+/// Status, code and `WWW-Authenticate` of a bearer route.
+type BearerAnswer = (StatusCode, &'static str, Option<&'static str>);
+/// Status and code of the refresh route.
+type RefreshAnswer = (StatusCode, &'static str);
+
 /// Every variant, with the answer of a bearer route and of the refresh route.
-fn matrix() -> Vec<(
-    Error,
-    (StatusCode, &'static str, Option<&'static str>),
-    (StatusCode, &'static str),
-)> {
+fn matrix() -> Vec<(Error, BearerAnswer, RefreshAnswer)> {
     let at = START;
     let unauthorized = StatusCode::UNAUTHORIZED;
     let refused = (unauthorized, "INVALID_CREDENTIALS");

@@ -47,10 +47,17 @@ pub struct Role {
     pub role: String,
 }
 
+/// A test user: password, one-time password if any, subject.
+struct Account {
+    password: &'static str,
+    otp: Option<&'static str>,
+    subject: &'static str,
+}
+
 /// Users in a map, counting how often a password was checked.
 #[derive(Clone, Default)]
 pub struct Users {
-    users: Arc<HashMap<String, (String, Option<String>, String)>>,
+    users: Arc<HashMap<String, Account>>,
     pub checks: Arc<AtomicUsize>,
     pub down: Arc<AtomicBool>,
 }
@@ -58,18 +65,13 @@ pub struct Users {
 impl Users {
     pub fn demo() -> Self {
         let mut users = HashMap::new();
-        users.insert(
-            EMAIL.to_owned(),
-            (PASSWORD.to_owned(), None, "user-1".to_owned()),
-        );
-        users.insert(
-            OTP_EMAIL.to_owned(),
-            (
-                PASSWORD.to_owned(),
-                Some(OTP.to_owned()),
-                "user-2".to_owned(),
-            ),
-        );
+        let account = |otp, subject| Account {
+            password: PASSWORD,
+            otp,
+            subject,
+        };
+        users.insert(EMAIL.to_owned(), account(None, "user-1"));
+        users.insert(OTP_EMAIL.to_owned(), account(Some(OTP), "user-2"));
         Self {
             users: Arc::new(users),
             ..Self::default()
@@ -90,19 +92,19 @@ impl Credentials for Users {
             return Err(Refused::Unavailable);
         }
         let email = attempt.email.trim().to_lowercase();
-        let Some((password, otp, id)) = self.users.get(&email) else {
+        let Some(account) = self.users.get(&email) else {
             return Err(Refused::InvalidCredentials);
         };
-        if *attempt.password != *password {
+        if attempt.password.as_str() != account.password {
             return Err(Refused::InvalidCredentials);
         }
-        if let Some(otp) = otp
-            && attempt.otp.as_deref().map(String::as_str) != Some(otp.as_str())
+        if let Some(otp) = account.otp
+            && attempt.otp.as_deref().map(String::as_str) != Some(otp)
         {
             return Err(Refused::InvalidOtp);
         }
         Ok(Identity {
-            subject: id.clone(),
+            subject: account.subject.to_owned(),
             claims: Role {
                 role: "administrator".to_owned(),
             },
