@@ -11,6 +11,7 @@ mod hashing;
 mod routes;
 mod sessions;
 mod throttle;
+mod tokens;
 
 pub use auth::Auth;
 pub use credentials::{Credentials, Identity, LoginAttempt, Refused};
