@@ -1,7 +1,7 @@
 //! The token routes: `POST /auth/login`, `/auth/refresh` and `/auth/logout`,
 //! in json and cookie modes, with the exact shapes of Directus.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -95,10 +95,11 @@ impl<Cr: Credentials> Routes<Cr> {
         };
         let password = Zeroizing::new(password);
         let account = account_key(&email);
-        let address = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip().to_string());
+            .map(|ConnectInfo(peer)| peer.ip());
+        let address = peer.map(address_key);
 
         // A throttled attempt never reaches the password hash.
         self.account
@@ -146,8 +147,8 @@ impl<Cr: Credentials> Routes<Cr> {
         {
             metadata.push(("user_agent".to_owned(), truncate(agent).to_owned()));
         }
-        if let Some(address) = address {
-            metadata.push(("ip".to_owned(), address));
+        if let Some(ip) = peer {
+            metadata.push(("ip".to_owned(), ip.to_string()));
         }
         let pair = self
             .auth
@@ -274,6 +275,22 @@ fn account_key(email: &str) -> String {
     key
 }
 
+/// The throttling key of a client address: the IPv4 address, or the /64
+/// network of an IPv6 address (one subscriber's usual allocation, which it
+/// can rotate through at will).
+fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
 fn truncate(value: &str) -> &str {
     let mut end = value.len().min(MAX_METADATA_VALUE);
     while !value.is_char_boundary(end) {
@@ -286,4 +303,30 @@ fn missing_refresh_token() -> ApiError {
     ApiError::invalid_payload(
         "Invalid payload. The refresh token is required in either the payload or cookie.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_subscriber_is_throttled_as_its_64_network() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+    }
+
+    #[test]
+    fn long_user_agents_are_cut_on_a_char_boundary() {
+        let agent = "é".repeat(MAX_METADATA_VALUE);
+        let cut = truncate(&agent);
+        assert!(cut.len() <= MAX_METADATA_VALUE && cut.len() >= MAX_METADATA_VALUE - 1);
+        assert_eq!(
+            account_key(&format!("  {}@Example.COM ", "A".repeat(300))).len(),
+            256
+        );
+    }
 }
