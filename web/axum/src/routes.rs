@@ -53,6 +53,7 @@ struct Limits {
     check_wait: Duration,
     body_bytes: usize,
     time: Duration,
+    address_header: Option<http::HeaderName>,
 }
 
 /// Default body limit.
@@ -69,6 +70,7 @@ impl Default for Limits {
             check_wait: Duration::from_secs(5),
             body_bytes: DEFAULT_BODY_BYTES,
             time: Duration::from_secs(10),
+            address_header: None,
         }
     }
 }
@@ -93,7 +95,8 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
     }
 
     /// Failed logins allowed per client address (default 10 per 15
-    /// minutes). The address is the peer's, from
+    /// minutes). The address is the peer's (or see
+    /// [`client_address_header`](Self::client_address_header)), from
     /// [`ConnectInfo<SocketAddr>`]: serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`, or there is no
     /// per-address limit.
@@ -140,6 +143,19 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
         self
     }
 
+    /// Behind a reverse proxy, read the client address from header `name`
+    /// (e.g. `x-forwarded-for`): its last entry, the one the proxy next to
+    /// this server appended. Without it every client would share the
+    /// proxy's address, and ten failures of one would throttle all. Only set
+    /// it when such a proxy always sets the header: a client reaching the
+    /// server directly could choose its own address. A missing or
+    /// unreadable header falls back to the peer address.
+    #[must_use]
+    pub fn client_address_header(mut self, name: http::HeaderName) -> Self {
+        self.limits.address_header = Some(name);
+        self
+    }
+
     /// The router, for any application state (merge it into yours).
     pub fn router<St: Clone + Send + Sync + 'static>(self) -> Router<St> {
         router_on(self.into_state())
@@ -161,6 +177,7 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
             credentials: Arc::new(self.credentials),
             body_bytes: limits.body_bytes,
             time: limits.time,
+            address_header: limits.address_header,
         })
     }
 }
@@ -199,6 +216,7 @@ pub(crate) struct Routes<Cr> {
     pub(crate) hashing: Hashing,
     pub(crate) body_bytes: usize,
     pub(crate) time: Duration,
+    pub(crate) address_header: Option<http::HeaderName>,
 }
 
 impl<Cr> axum::extract::FromRef<Arc<Routes<Cr>>> for Auth {

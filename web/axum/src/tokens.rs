@@ -95,10 +95,16 @@ impl<Cr: Credentials> Routes<Cr> {
         };
         let password = Zeroizing::new(password);
         let account = account_key(&email);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip());
+        let forwarded = self.address_header.as_ref().and_then(|name| {
+            let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+            value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
+        });
+        let peer = forwarded.or_else(|| {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip())
+        });
         let address = peer.map(address_key);
 
         // A throttled attempt never reaches the password hash.

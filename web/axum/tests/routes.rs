@@ -846,3 +846,44 @@ async fn a_session_cannot_be_refreshed_faster_than_its_budget() {
     server.clock.advance(Duration::from_secs(10));
     assert_eq!(refresh_with(http, &token).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn behind_a_proxy_each_forwarded_client_has_its_own_budget() {
+    let server = start_with(
+        |r| {
+            r.address_failures(Limit::new(2, Duration::from_secs(60)).unwrap())
+                .client_address_header(axum::http::HeaderName::from_static("x-forwarded-for"))
+        },
+        |a| a,
+    )
+    .await;
+    let http = &server.http;
+    let login_from = |client: &'static str, body: serde_json::Value| async move {
+        // A spoofed first entry is ignored: the proxy appended the last.
+        let forwarded = format!("6.6.6.6, {client}");
+        http.send(
+            Method::POST,
+            "/auth/login",
+            &[("x-forwarded-for", &forwarded)],
+            body.to_string().into_bytes(),
+        )
+        .await
+    };
+    for n in 0..2 {
+        let spray = json!({ "email": format!("victim{n}@example.com"), "password": "x" });
+        assert_eq!(
+            login_from("198.51.100.1", spray).await.code(),
+            Some("INVALID_CREDENTIALS")
+        );
+    }
+    let throttled = login_from("198.51.100.1", credentials()).await;
+    assert_eq!(throttled.code(), Some("REQUESTS_EXCEEDED"));
+    // Another client behind the same proxy is not throttled, and its
+    // session records its own address.
+    let other = login_from("198.51.100.2", credentials()).await;
+    assert_eq!(other.status, StatusCode::OK);
+    let list = http
+        .get_bearer("/auth/sessions", other.data("access_token").unwrap())
+        .await;
+    assert_eq!(list.body["data"][0]["ip"], "198.51.100.2");
+}
