@@ -97,7 +97,7 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
     /// Failed logins allowed per client address (default 10 per 15
     /// minutes). The address is the peer's (or see
     /// [`client_address_header`](Self::client_address_header)), from
-    /// [`ConnectInfo<SocketAddr>`]: serve with
+    /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo): serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`, or there is no
     /// per-address limit.
     #[must_use]
