@@ -231,14 +231,23 @@ async fn bodies_over_the_limit_are_refused() {
 
 #[tokio::test]
 async fn a_request_past_the_time_limit_is_unavailable() {
-    // A zero time limit: every request runs out before it is answered.
-    let server = start_with(|r| r.time_limit(Duration::ZERO), |a| a).await;
+    let server = start_with(|r| r.time_limit(Duration::from_millis(100)), |a| a).await;
+    // The password check hangs until the answer has come.
+    server
+        .users
+        .hold
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let reply = server.http.post("/auth/login", credentials()).await;
+    server
+        .users
+        .hold
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(
         reply.answer(),
         (StatusCode::SERVICE_UNAVAILABLE, Some("SERVICE_UNAVAILABLE"))
     );
     assert!(reply.header("retry-after").is_some());
+    assert_eq!(server.users.checks(), 1);
 }
 
 #[tokio::test]

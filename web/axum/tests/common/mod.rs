@@ -60,6 +60,8 @@ pub struct Users {
     users: Arc<HashMap<String, Account>>,
     pub checks: Arc<AtomicUsize>,
     pub down: Arc<AtomicBool>,
+    /// While set, every check blocks (at most 20 s) until it is cleared.
+    pub hold: Arc<AtomicBool>,
 }
 
 impl Users {
@@ -88,6 +90,12 @@ impl Credentials for Users {
 
     fn check(&self, attempt: &LoginAttempt) -> Result<Identity<Role>, Refused> {
         self.checks.fetch_add(1, Ordering::SeqCst);
+        for _ in 0..2_000 {
+            if !self.hold.load(Ordering::SeqCst) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         if self.down.load(Ordering::SeqCst) {
             return Err(Refused::Unavailable);
         }
