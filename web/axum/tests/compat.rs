@@ -260,10 +260,8 @@ async fn send(server: &Server, request: Request) -> Reply {
                 .await
         }
         Request::MeWithBadSignature => {
-            let mut access = login().await.data("access_token").unwrap().to_owned();
-            let last = access.pop().unwrap();
-            access.push(if last == 'A' { 'B' } else { 'A' });
-            http.get_bearer("/users/me", &access).await
+            let access = login().await.data("access_token").unwrap().to_owned();
+            http.get_bearer("/users/me", &forge(&access)).await
         }
         Request::NotJson => {
             http.send(

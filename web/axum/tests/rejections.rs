@@ -198,9 +198,7 @@ async fn the_extractors_reject_real_tokens_as_the_matrix_says() {
     assert_eq!(status, StatusCode::OK);
     let access = login["data"]["access_token"].as_str().unwrap().to_owned();
     let refresh = login["data"]["refresh_token"].as_str().unwrap().to_owned();
-    let mut forged = access.clone();
-    let last = forged.pop().unwrap();
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let forged = forge(&access);
     let other_key = {
         let keys = tokenlife::Keyring::new("test", b"another secret of thirty-two bytes, or more")
             .unwrap();
