@@ -4,14 +4,14 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use tokenlife::{OsRandom, RandomSource};
 
-use crate::http::Http;
+use super::http::Http;
 
 /// The longest an instance may take to start (argon2 hashing in a debug
 /// build, on a busy machine).
@@ -45,14 +45,18 @@ impl Instance {
             "TOKENLIFE_STORE",
             "TOKENLIFE_KEY_FILE",
             "TOKENLIFE_KEY_ID",
+            "TOKENLIFE_SESSION_REFRESHES_PER_MINUTE",
         ] {
             command.env_remove(var);
         }
         command
             .args(["--port", "0", "--access-ttl-secs", "300", "--store", store])
             .args(["--reuse-grace-secs", &grace_secs.to_string()])
+            // The races and the looping client refresh one session far
+            // faster than a real client would.
+            .args(["--session-refreshes-per-minute", "100000"])
             .env("TOKENLIFE_KEY", key)
-            .env("TOKENLIFE_DEMO_PASSWORD", crate::PASSWORD)
+            .env("TOKENLIFE_DEMO_PASSWORD", super::DEMO_PASSWORD)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -154,62 +158,9 @@ pub fn drain(pipe: impl Read, log: &Mutex<Vec<String>>) {
     }
 }
 
-/// The server example's binary: `TOKENLIFE_SERVER_BIN`, or else built by
-/// cargo with this test's profile and features (a no-op when it is fresh).
+/// The server binary, which cargo builds for this package's tests.
 pub fn server_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        if let Some(path) = env("TOKENLIFE_SERVER_BIN") {
-            return PathBuf::from(path);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--package", "tokenlife", "--example", "server"])
-            .arg("--message-format=json-render-diagnostics")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        // The same profile and target directory as this test binary
-        // (`<target>/<profile dir>/deps/multi_instance-…`).
-        let exe = std::env::current_exe().unwrap();
-        if let Some(profile_dir) = exe.parent().and_then(Path::parent) {
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") | None => "dev",
-                Some(other) => other,
-            };
-            command.args(["--profile", profile]);
-            if let Some(target_dir) = profile_dir.parent() {
-                command.arg("--target-dir").arg(target_dir);
-            }
-        }
-        // The same features, so that nothing is rebuilt for this.
-        if !cfg!(feature = "default") {
-            command.arg("--no-default-features");
-        }
-        let features: Vec<&str> = [
-            ("std", cfg!(feature = "std")),
-            ("testkit", cfg!(feature = "testkit")),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
-        if !features.is_empty() {
-            command.arg("--features").arg(features.join(","));
-        }
-        let output = command.output().expect("running cargo build");
-        assert!(
-            output.status.success(),
-            "cargo build --example server failed"
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-            .expect("cargo build named no executable for the server example")
-    })
+    Path::new(env!("CARGO_BIN_EXE_server"))
 }
 
 /// A fresh 32-byte signing secret, hex-encoded.

@@ -18,7 +18,9 @@ use zeroize::Zeroizing;
 /// The usage text, printed for `--help` and after a wrong argument.
 pub const USAGE: &str = "usage: server [--port N] [--access-ttl-secs N] [--reuse-grace-secs N]
               [--store memory|sqlite:PATH|postgres:URL] [--key-file PATH] [--key-id ID]
+              [--session-refreshes-per-minute N]
   env: TOKENLIFE_PORT, TOKENLIFE_ACCESS_TTL_SECS, TOKENLIFE_REUSE_GRACE_SECS,
+       TOKENLIFE_SESSION_REFRESHES_PER_MINUTE,
        TOKENLIFE_STORE, TOKENLIFE_KEY_FILE, TOKENLIFE_KEY (the secret itself, hex or base64),
        TOKENLIFE_KEY_ID, TOKENLIFE_DEMO_PASSWORD
   flags win over the environment";
@@ -42,6 +44,9 @@ pub struct Config {
     pub key: KeySource,
     /// The signing key's id (`kid`): equal on every instance sharing the key.
     pub key_id: String,
+    /// Refreshes allowed per session per minute; `None` keeps the web
+    /// crate's default.
+    pub session_refreshes: Option<u32>,
 }
 
 /// Where sessions live.
@@ -93,6 +98,7 @@ impl Config {
             (None, None) => KeySource::Random,
         };
         let mut key_id = env("TOKENLIFE_KEY_ID").unwrap_or_else(|| DEFAULT_KEY_ID.to_owned());
+        let mut refreshes = env_number("TOKENLIFE_SESSION_REFRESHES_PER_MINUTE")?;
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--port" => port = number(&arg, args.next())?,
@@ -101,6 +107,7 @@ impl Config {
                 "--store" => store = StoreChoice::parse(&value(&arg, args.next())?)?,
                 "--key-file" => key = KeySource::File(value(&arg, args.next())?.into()),
                 "--key-id" => key_id = value(&arg, args.next())?,
+                "--session-refreshes-per-minute" => refreshes = Some(number(&arg, args.next())?),
                 "-h" | "--help" => return Ok(None),
                 _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
             }
@@ -109,6 +116,10 @@ impl Config {
         if ttl == 0 {
             return Err("the access token lifetime must be at least 1 s".into());
         }
+        let session_refreshes = refreshes
+            .map(|n| u32::try_from(n).ok().filter(|n| *n > 0))
+            .map(|n| n.ok_or("refreshes per minute must be 1 to 4294967295"))
+            .transpose()?;
         Ok(Some(Self {
             port,
             access_ttl: Duration::from_secs(ttl),
@@ -116,6 +127,7 @@ impl Config {
             store,
             key,
             key_id,
+            session_refreshes,
         }))
     }
 
@@ -303,7 +315,7 @@ fn number(name: &str, value: Option<String>) -> Result<u64, String> {
         .map_err(|_| format!("{name}: {value:?} is not a whole number"))
 }
 
-// The tests run in `tests/multi_instance.rs`, which includes this file.
+// Unit tests of the options; the processes are tested in `tests/multi_instance.rs`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,11 +454,16 @@ mod tests {
         assert_eq!(flags.port, 0);
         assert_eq!(flags.store, StoreChoice::Memory);
         assert_eq!(flags.reuse_grace, Some(Duration::ZERO));
+        assert_eq!(flags.session_refreshes, None);
+        let args = ["--session-refreshes-per-minute", "600"].map(str::to_owned);
+        let limited = Config::parse(args.into_iter(), env).unwrap().unwrap();
+        assert_eq!(limited.session_refreshes, Some(600));
         for wrong in [
             &["--store"][..],
             &["--store", "mysql:x"],
             &["--reuse-grace-secs", "-1"],
             &["--key-file"],
+            &["--session-refreshes-per-minute", "0"],
             &["--frobnicate"],
         ] {
             let args = wrong.iter().map(|s| (*s).to_owned());

@@ -1,34 +1,25 @@
-//! The HTTP server of `examples/server.rs`, driven over real HTTP on a
-//! loopback port chosen by the OS, with a manual clock: the Directus
-//! walkthrough in json and cookie modes, the error mapping, body limits,
-//! store failures and the login timing.
+//! The example server over real HTTP on a loopback port chosen by the OS,
+//! with a manual clock: the Directus walkthrough in json and cookie modes,
+//! the error codes, body limits, store failures and the login timing. The
+//! web crate's own tests cover every route and rejection in detail; these
+//! check the server assembled from it.
 
-#[allow(dead_code)]
-#[path = "../examples/server/app.rs"]
-mod app;
-#[allow(dead_code)]
-#[path = "../examples/server/http.rs"]
-mod http;
+mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use argon2::Params;
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use tokenlife::{
-    Error, Keyring, Malformed, ManualClock, MemoryStore, Policy, RevokeReason, Session, SessionId,
-    SessionStore, StoreError, UnixMillis,
-};
+use tokenlife_axum::{CSRF_HEADER, REFRESH_COOKIE};
+use tokenlife_example_server::Users;
 
-use app::{ApiError, App, REFRESH_COOKIE, Users};
-use http::{Http, Reply};
+use common::http::{Http, Reply};
+use common::{Server, cheap_users};
 
 const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "correct horse battery staple";
-/// A whole second, so that a 30 s access token reports `expires: 30000`.
-const START: UnixMillis = UnixMillis(1_764_000_000_000);
 
 #[tokio::test]
 async fn the_walkthrough_in_json_mode() {
@@ -71,10 +62,10 @@ async fn the_walkthrough_in_json_mode() {
     let spent = refresh_with(http, &refresh).await;
     assert_eq!(
         (spent.status, spent.code()),
-        (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN"))
+        (StatusCode::UNAUTHORIZED, Some("INVALID_CREDENTIALS"))
     );
     let after = refresh_with(http, &next_refresh).await;
-    assert_eq!(after.code(), Some("INVALID_TOKEN"));
+    assert_eq!(after.code(), Some("INVALID_CREDENTIALS"));
     let me = http.get_bearer("/users/me", &next_access).await.unwrap();
     assert_eq!(
         (me.status, me.code()),
@@ -94,7 +85,7 @@ async fn the_walkthrough_in_json_mode() {
     let again = refresh_with(http, &refresh).await;
     assert_eq!(
         (again.status, again.code()),
-        (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN"))
+        (StatusCode::UNAUTHORIZED, Some("INVALID_CREDENTIALS"))
     );
     let me = http.get_bearer("/users/me", &access).await.unwrap();
     assert_eq!(
@@ -162,7 +153,7 @@ async fn the_walkthrough_in_cookie_mode() {
     let spent = post_with_cookie(http, "/auth/refresh", &first, "").await;
     assert_eq!(
         (spent.status, spent.code()),
-        (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN"))
+        (StatusCode::UNAUTHORIZED, Some("INVALID_CREDENTIALS"))
     );
 
     // Log in again; logout reads the cookie and clears it.
@@ -173,7 +164,7 @@ async fn the_walkthrough_in_cookie_mode() {
     let cleared = out.set_cookie(REFRESH_COOKIE).unwrap();
     assert!(cleared.starts_with(&format!("{REFRESH_COOKIE}=;")) && cleared.contains("Max-Age=0"));
     let again = post_with_cookie(http, "/auth/refresh", &cookie, "").await;
-    assert_eq!(again.code(), Some("INVALID_TOKEN"));
+    assert_eq!(again.code(), Some("INVALID_CREDENTIALS"));
     let me = http
         .get_bearer("/users/me", login.data("access_token").unwrap())
         .await
@@ -278,7 +269,7 @@ async fn missing_or_malformed_bodies_are_invalid_payload() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused() {
     let server = start().await;
-    let padding = "x".repeat(app::MAX_BODY_BYTES);
+    let padding = "x".repeat(tokenlife_axum::DEFAULT_BODY_BYTES);
     let body = json!({ "email": EMAIL, "password": padding }).to_string();
     for path in ["/auth/login", "/auth/refresh", "/auth/logout"] {
         let reply = server
@@ -294,7 +285,7 @@ async fn bodies_over_the_limit_are_refused() {
 }
 
 #[tokio::test]
-async fn bad_tokens_are_invalid_token() {
+async fn bad_tokens_answer_directus_codes() {
     let server = start().await;
     let http = &server.http;
     let login = http.post("/auth/login", credentials()).await.unwrap();
@@ -309,7 +300,7 @@ async fn bad_tokens_are_invalid_token() {
         let expected = if token.is_empty() {
             (StatusCode::BAD_REQUEST, Some("INVALID_PAYLOAD"))
         } else {
-            (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN"))
+            (StatusCode::UNAUTHORIZED, Some("INVALID_CREDENTIALS"))
         };
         assert_eq!(
             (reply.status, reply.code()),
@@ -320,11 +311,18 @@ async fn bad_tokens_are_invalid_token() {
     // The forgeries changed nothing: the real token still works.
     assert_eq!(refresh_with(http, refresh).await.status, StatusCode::OK);
 
-    for token in ["garbage", refresh, "a.b.c"] {
+    // A bearer that is no JWT at all is Directus's INVALID_CREDENTIALS; a
+    // refresh token is told apart as the wrong type of token.
+    for (token, code) in [
+        ("garbage", "INVALID_CREDENTIALS"),
+        ("a.b.c", "INVALID_CREDENTIALS"),
+        (refresh, "INVALID_TOKEN"),
+    ] {
         let reply = http.get_bearer("/users/me", token).await.unwrap();
         assert_eq!(
             (reply.status, reply.code()),
-            (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN"))
+            (StatusCode::UNAUTHORIZED, Some(code)),
+            "{token}"
         );
     }
     let anonymous = http
@@ -383,107 +381,11 @@ async fn a_failing_store_is_service_unavailable() {
 }
 
 #[test]
-fn tokenlife_errors_map_to_directus_codes() {
-    let at = START;
-    let cases: Vec<(Error, StatusCode, &str)> = vec![
-        (
-            Error::Expired { at, now: at },
-            StatusCode::UNAUTHORIZED,
-            "TOKEN_EXPIRED",
-        ),
-        (
-            Error::SessionExpired { at },
-            StatusCode::UNAUTHORIZED,
-            "TOKEN_EXPIRED",
-        ),
-        (
-            Error::Malformed(Malformed::Segments),
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::TooLarge { len: 9, max: 8 },
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::BadSignature,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (Error::UnknownKey, StatusCode::UNAUTHORIZED, "INVALID_TOKEN"),
-        (
-            Error::UnsupportedAlgorithm,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::WrongTokenType,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::NotYetValid { at, now: at },
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::WrongIssuer,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::WrongAudience,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::UnknownSession,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::SessionRevoked {
-                at,
-                reason: RevokeReason::Reuse,
-            },
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::RefreshReused,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_TOKEN",
-        ),
-        (
-            Error::Store(StoreError::unavailable(std::io::Error::other("down"))),
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-        ),
-        (
-            Error::Random,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-        ),
-        (
-            Error::InvalidSubject,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
-        ),
-    ];
-    for (error, status, code) in cases {
-        let shown = error.to_string();
-        let api = ApiError::from(error);
-        assert_eq!((api.status, api.code), (status, code), "{shown}");
-    }
-}
-
-#[test]
 fn an_unknown_email_costs_one_argon2_verification_like_a_wrong_password() {
     // Heavy enough that skipping the verification would stand out by far.
     let params = Params::new(4 * 1024, 1, 1, None).unwrap();
     let mut users = Users::new(params).unwrap();
-    users.add(EMAIL, PASSWORD, "A", "B", "r").unwrap();
+    users.add(EMAIL, PASSWORD, ("A", "B"), "r").unwrap();
     let time = |email: &str| {
         let started = Instant::now();
         assert!(users.check(email, "wrong").is_none());
@@ -506,43 +408,15 @@ fn an_unknown_email_costs_one_argon2_verification_like_a_wrong_password() {
 
 // ---------------------------------------------------------------------------
 
-struct Server {
-    http: Http,
-    clock: ManualClock,
-    store: Arc<Switchable>,
-}
-
-/// The server on a loopback port chosen by the OS, with a manual clock at
-/// [`START`], 30 s access tokens and the demo user.
 async fn start() -> Server {
-    let clock = ManualClock::new(START);
-    let store = Arc::new(Switchable::default());
-    let keys = Keyring::new("test", b"a test secret of thirty-two bytes or more").unwrap();
-    let policy = Policy::default().with_access_ttl(Duration::from_secs(30));
-    let app = App::new(
-        keys,
-        policy,
-        Arc::clone(&store),
-        Arc::new(clock.clone()),
-        users(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(app::serve(listener, app));
-    Server {
-        http: Http::new(addr),
-        clock,
-        store,
-    }
+    common::start(users()).await
 }
 
-/// The demo user, hashed with argon2id at its smallest cost so that debug
-/// builds stay fast.
+/// The demo user, hashed with argon2id at its smallest cost.
 fn users() -> Users {
-    let params = Params::new(Params::MIN_M_COST, 1, 1, None).unwrap();
-    let mut users = Users::new(params).unwrap();
+    let mut users = cheap_users();
     users
-        .add(EMAIL, PASSWORD, "Demo", "Admin", "administrator")
+        .add(EMAIL, PASSWORD, ("Demo", "Admin"), "administrator")
         .unwrap();
     users
 }
@@ -557,56 +431,15 @@ async fn refresh_with(http: &Http, token: &str) -> Reply {
         .unwrap()
 }
 
+/// A POST with the refresh cookie; without a JSON body it sends the custom
+/// CSRF header, as a browser script would.
 async fn post_with_cookie(http: &Http, path: &str, cookie: &str, body: &str) -> Reply {
     let header = format!("theme=dark; {REFRESH_COOKIE}={cookie}");
-    http.send(
-        Method::POST,
-        path,
-        &[("cookie", &header)],
-        body.as_bytes().to_vec(),
-    )
-    .await
-    .unwrap()
-}
-
-/// A `MemoryStore` that fails every call while `down` is set.
-#[derive(Default)]
-struct Switchable {
-    inner: MemoryStore,
-    down: AtomicBool,
-}
-
-impl Switchable {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::unavailable(std::io::Error::other(
-                "store is down",
-            )))
-        } else {
-            Ok(())
-        }
+    let mut headers = vec![("cookie", header.as_str())];
+    if body.is_empty() {
+        headers.push((CSRF_HEADER, "XMLHttpRequest"));
     }
-}
-
-impl SessionStore for Switchable {
-    async fn insert(&self, session: Session) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.insert(session).await
-    }
-    async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        self.check()?;
-        self.inner.get(id).await
-    }
-    async fn compare_and_swap(&self, expected: u64, next: Session) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.compare_and_swap(expected, next).await
-    }
-    async fn list_by_subject(&self, subject: &str) -> Result<Vec<Session>, StoreError> {
-        self.check()?;
-        self.inner.list_by_subject(subject).await
-    }
-    async fn purge_expired(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.purge_expired(now).await
-    }
+    http.send(Method::POST, path, &headers, body.as_bytes().to_vec())
+        .await
+        .unwrap()
 }

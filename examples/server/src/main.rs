@@ -1,48 +1,34 @@
-//! A Directus-compatible auth server on tokenlife: `POST /auth/login`,
-//! `/auth/refresh`, `/auth/logout` and `GET /users/me`, in json and cookie
-//! modes (see `server/app.rs` and the README's walkthrough).
+//! A Directus-compatible auth server on tokenlife-axum: `POST /auth/login`,
+//! `/auth/refresh`, `/auth/logout`, the caller's own sessions and
+//! `GET /users/me`, in json and cookie modes.
 //!
 //! ```sh
-//! cargo run --release --example server -- --access-ttl-secs 30
+//! cargo run --release -p tokenlife-example-server -- --access-ttl-secs 30
 //! # several instances sharing one SQLite file and one key:
 //! head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > key.hex
-//! cargo run --release --example server -- --port 8055 --store sqlite:sessions.db --key-file key.hex
-//! cargo run --release --example server -- --port 8056 --store sqlite:sessions.db --key-file key.hex
+//! cargo run --release -p tokenlife-example-server -- --port 8055 --store sqlite:sessions.db --key-file key.hex
+//! cargo run --release -p tokenlife-example-server -- --port 8056 --store sqlite:sessions.db --key-file key.hex
 //! ```
 //!
-//! Options (flags win over the environment; `server/config.rs`):
-//! - `--port N` / `TOKENLIFE_PORT` (default 8055; 0 lets the OS choose);
-//! - `--access-ttl-secs N` / `TOKENLIFE_ACCESS_TTL_SECS` (default 900);
-//! - `--reuse-grace-secs N` / `TOKENLIFE_REUSE_GRACE_SECS` (default 10; 0
-//!   disables the grace window);
-//! - `--store memory|sqlite:PATH|postgres:URL` / `TOKENLIFE_STORE` (default
-//!   `memory`): where sessions live;
-//! - `--key-file PATH` / `TOKENLIFE_KEY_FILE`, or `TOKENLIFE_KEY`: the
-//!   signing secret (at least 32 bytes, in hex or base64); `--key-id ID` /
-//!   `TOKENLIFE_KEY_ID` its `kid` (default `server-1`). Without a key, a
-//!   random one is drawn at every start;
-//! - `TOKENLIFE_DEMO_PASSWORD`: the demo user's password (generated if unset).
-//!
-//! It listens on 127.0.0.1 only. With the memory store and a random key (the
-//! defaults) a restart logs everybody out; instances that share a store and
-//! a key serve the same sessions.
-
-#[path = "server/app.rs"]
-mod app;
-#[path = "server/config.rs"]
-mod config;
+//! Options (flags win over the environment; `src/config.rs`): `--port`,
+//! `--access-ttl-secs`, `--reuse-grace-secs`, `--store
+//! memory|sqlite:PATH|postgres:URL`, `--key-file` (or `TOKENLIFE_KEY`),
+//! `--key-id`, and `TOKENLIFE_DEMO_PASSWORD`. It listens on 127.0.0.1 only.
+//! With the memory store and a random key (the defaults) a restart logs
+//! everybody out; instances that share a store and a key serve the same
+//! sessions.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Params;
-use tokenlife::{Keyring, MemoryStore, Policy, SessionStore, SystemClock};
+use tokenlife::{Authority, Keyring, MemoryStore, Policy, SessionStore};
+use tokenlife_axum::{Auth, Limit};
+use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
+use tokenlife_example_server::{Users, random_hex, router, serve};
 use tokenlife_postgres::PostgresStore;
 use tokenlife_sqlite::SqliteStore;
-
-use app::{App, Users};
-use config::{Config, StoreChoice, USAGE};
 
 const DEMO_EMAIL: &str = "admin@example.com";
 /// The demo user's id, the same on every instance so that its tokens are
@@ -78,7 +64,7 @@ async fn run() -> Result<(), BoxError> {
     let (password, shown) = match env("TOKENLIFE_DEMO_PASSWORD") {
         Some(p) => (p, "(from TOKENLIFE_DEMO_PASSWORD)".to_owned()),
         None => {
-            let p = app::random_hex(12)?;
+            let p = random_hex(12)?;
             let shown = format!("{p} (this instance's own; set TOKENLIFE_DEMO_PASSWORD to share)");
             (p, shown)
         }
@@ -87,8 +73,7 @@ async fn run() -> Result<(), BoxError> {
         DEMO_ID,
         DEMO_EMAIL,
         &password,
-        "Demo",
-        "Admin",
+        ("Demo", "Admin"),
         "administrator",
     )?;
 
@@ -100,11 +85,15 @@ async fn run() -> Result<(), BoxError> {
     );
     println!("sessions: {}", config.store);
     println!("signing key: {key_shown}");
+    let refreshes = config
+        .session_refreshes
+        .and_then(|n| Limit::new(n, Duration::from_secs(60)));
     let start = Start {
         port: config.port,
         keys,
         policy,
         users,
+        refreshes,
     };
     match &config.store {
         StoreChoice::Memory => start.serve(MemoryStore::new()).await,
@@ -128,6 +117,7 @@ struct Start {
     keys: Keyring,
     policy: Policy,
     users: Users,
+    refreshes: Option<Limit>,
 }
 
 impl Start {
@@ -135,29 +125,24 @@ impl Start {
     /// last line of the startup output: once it is printed, requests are
     /// answered.
     async fn serve<S: SessionStore + 'static>(self, store: S) -> Result<(), BoxError> {
-        let app = App::new(
-            self.keys,
-            self.policy,
-            store,
-            Arc::new(SystemClock),
-            self.users,
-        );
+        let authority = Arc::new(Authority::new(self.keys, self.policy, store));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         println!("listening on http://{}", listener.local_addr()?);
 
         // Every instance purges; a purge that finds nothing costs one DELETE.
-        let purger = Arc::clone(&app);
+        let purger = Arc::clone(&authority);
         tokio::spawn(async move {
             let mut every_minute = tokio::time::interval(Duration::from_secs(60));
             loop {
                 every_minute.tick().await;
-                if let Err(e) = purger.authority().purge_expired().await {
+                if let Err(e) = purger.purge_expired().await {
                     eprintln!("purge failed: {e}");
                 }
             }
         });
 
-        app::serve(listener, app).await?;
+        let router = router(Auth::new(authority), self.users, self.refreshes);
+        serve(listener, router).await?;
         Ok(())
     }
 }

@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod auth;
+mod body;
+mod credentials;
+mod csrf;
+mod error;
+mod extract;
+mod hashing;
+mod routes;
+mod sessions;
+mod throttle;
+mod tokens;
+
+pub use auth::Auth;
+pub use credentials::{Credentials, Identity, LoginAttempt, Refused};
+pub use csrf::CSRF_HEADER;
+pub use error::ApiError;
+pub use extract::{Claims, LiveClaims};
+pub use routes::{AuthRoutes, DEFAULT_BODY_BYTES, REFRESH_COOKIE};
+pub use throttle::Limit;
