@@ -85,15 +85,17 @@ impl Options {
 ///
 /// # Runtime
 ///
-/// The client needs a tokio runtime for its socket, so every operation is
-/// **spawned as a task on a tokio runtime** and its future awaits that
-/// task's `JoinHandle`, which any executor can poll:
+/// The client needs a tokio runtime for its socket and timers:
 ///
 /// - [`connect`](Self::connect), awaited on a tokio runtime (a server's),
 ///   uses that runtime;
 /// - [`connect_blocking`](Self::connect_blocking), called outside one,
 ///   starts a small runtime that the store owns (two worker threads named
 ///   `tokenlife-redis`) and shuts down when it is dropped.
+///
+/// An operation polled on a tokio runtime runs in place; polled by any
+/// other executor (`pollster`, a test's thread) it is spawned as a task on
+/// the store's runtime and its future awaits the task's `JoinHandle`.
 ///
 /// One multiplexed connection carries every operation (commands of
 /// concurrent callers are pipelined on it); when it breaks it is
@@ -197,21 +199,32 @@ impl RedisStore {
         self.layout.pattern()
     }
 
-    /// Runs `job` with the connection, as a task on the store's runtime,
-    /// within the timeout.
+    /// Runs `job` with the connection within the timeout: in place when
+    /// polled on a tokio runtime (a server's), else as a task on the
+    /// store's runtime.
+    ///
+    /// In place is safe to cancel: a command once sent runs on the server
+    /// whether or not its answer is awaited, and a script runs whole or
+    /// not at all.
     async fn run<T, F, Job>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(ConnectionManager, Layout) -> Job + Send + 'static,
-        Job: Future<Output = Result<T, StoreError>> + Send,
+        Job: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
         let (connection, layout, timeout) =
             (self.connection.clone(), self.layout.clone(), self.timeout);
-        let task = self.runtime.spawn(async move {
+        let work = async move {
             tokio::time::timeout(timeout, job(connection, layout))
                 .await
                 .map_err(|_| timed_out())?
-        });
+        };
+        if Handle::try_current().is_ok() {
+            // No task, no hop to another thread and back: on a loaded
+            // machine that is a good part of a call's cost.
+            return work.await;
+        }
+        let task = self.runtime.spawn(work);
         task.await.map_err(|_| task_failed())?
     }
 }

@@ -150,6 +150,67 @@ fn a_key_of_the_wrong_type_is_a_backend_error_that_quotes_nothing() {
 }
 
 #[test]
+#[ignore = "needs Redis: set TOKENLIFE_REDIS_URL, or run ./scripts/test.sh"]
+fn purge_is_exact_past_the_precision_of_a_double() {
+    // 2^53 + 1 has no double of its own: as a score it reads as 2^53.
+    let edge = 1u64 << 53;
+    let store = common::fresh_store();
+    let id = SessionId::from_bytes([5; 16]);
+    let mut session = record(id, 0);
+    session.idle_expires_at = tokenlife::UnixMillis(edge + 1);
+    pollster::block_on(store.insert(session.clone())).unwrap();
+    let purge = |now: u64| pollster::block_on(store.purge_expired(tokenlife::UnixMillis(now)));
+    assert_eq!(purge(edge).unwrap(), 0, "purged 1 ms early");
+    assert_eq!(pollster::block_on(store.get(&id)).unwrap(), Some(session));
+    assert_eq!(purge(edge + 1).unwrap(), 1);
+    assert_eq!(pollster::block_on(store.get(&id)).unwrap(), None);
+}
+
+#[test]
+#[ignore = "needs Redis: set TOKENLIFE_REDIS_URL, or run ./scripts/test.sh"]
+fn writes_set_a_safety_net_ttl_well_past_the_session_end() {
+    const HOUR: u64 = 3_600_000;
+    const DAY: u64 = 24 * HOUR;
+    let url = common::url();
+    let store = common::fresh_store();
+    let id = SessionId::from_bytes([6; 16]);
+    let mut session = record(id, 0);
+    session.rotated_at = tokenlife::UnixMillis(10 * DAY);
+    session.idle_expires_at = tokenlife::UnixMillis(10 * DAY + HOUR);
+    pollster::block_on(store.insert(session.clone())).unwrap();
+    let ttls = || -> Vec<i64> {
+        let mut admin = common::admin(&url);
+        let prefix = store.prefix();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{{{prefix}:6}}:*"))
+            .query(&mut admin)
+            .unwrap();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        keys.iter()
+            .map(|k| redis::cmd("PTTL").arg(k).query(&mut admin).unwrap())
+            .collect()
+    };
+    // Twice the hour left, plus a day: far past the session's end by any
+    // clock, and not forever.
+    for ttl in ttls() {
+        assert!(
+            ttl > (2 * HOUR + DAY - 60_000) as i64 && ttl <= (2 * HOUR + DAY) as i64,
+            "{ttl}"
+        );
+    }
+    let mut next = session.clone();
+    next.version = 1;
+    next.idle_expires_at = tokenlife::UnixMillis(10 * DAY + 7 * DAY);
+    pollster::block_on(store.compare_and_swap(0, next)).unwrap();
+    for ttl in ttls() {
+        assert!(
+            ttl > (15 * DAY - 60_000) as i64 && ttl <= (15 * DAY) as i64,
+            "{ttl}"
+        );
+    }
+}
+
+#[test]
 fn connecting_inside_a_runtime_with_connect_blocking_is_an_error_not_a_panic() {
     // Needs no server: both are refused before connecting.
     let runtime = tokio::runtime::Builder::new_current_thread()
