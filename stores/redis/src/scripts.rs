@@ -14,6 +14,10 @@ use redis::Script;
 /// subject index and the expiry index, in one step. Returns 1, or 0 when
 /// the id is taken (nothing is written).
 ///
+/// An index key new to this write gets the session's TTL (`NX`); one that
+/// exists only ever gets a longer one (`GT`), so it outlives every session
+/// it lists.
+///
 /// `KEYS`: session hash, subject set, expiry index.
 /// `ARGV`: id, version, subject, expiry (20 digits), record, TTL (ms), expiry member.
 pub(crate) const INSERT: &str = r"
@@ -22,34 +26,33 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'u', ARGV[3], 'e', ARGV[4], 'r', ARGV[
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[7])
-local ttl = tonumber(ARGV[6])
 for i = 2, 3 do
-  local left = redis.call('PTTL', KEYS[i])
-  if left < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+  if redis.call('PEXPIRE', KEYS[i], ARGV[6], 'NX') == 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[6], 'GT')
+  end
 end
 return 1
 ";
 
 /// Replaces a session if its stored version is the expected one and its
-/// subject the same: the hash, its TTL and the expiry index in one step (the
-/// subject index is re-asserted, so a swap also repairs it). Returns 1, or 0
-/// when the session is missing, its version moved on or the subject differs
-/// (nothing is written).
+/// subject the same: the hash, its TTL, the expiry index and the index
+/// keys' TTLs in one step (the subject set needs no change: a subject never
+/// changes). Returns 1, or 0 when the session is missing, its version moved
+/// on or the subject differs (nothing is written).
+///
+/// It is on every refresh, so it does no more than that: six calls, no
+/// reads beyond the one check.
 ///
 /// `KEYS`: session hash, subject set, expiry index.
-/// `ARGV`: id, expected version, next version, subject, expiry, record, TTL, expiry member.
+/// `ARGV`: expected version, next version, subject, expiry, record, TTL, expiry member.
 pub(crate) const COMPARE_AND_SWAP: &str = r"
 local stored = redis.call('HMGET', KEYS[1], 'v', 'u')
-if stored[1] ~= ARGV[2] or stored[2] ~= ARGV[4] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[3], 'e', ARGV[5], 'r', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[8])
-local ttl = tonumber(ARGV[7])
-for i = 2, 3 do
-  local left = redis.call('PTTL', KEYS[i])
-  if left < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
-end
+if stored[1] ~= ARGV[1] or stored[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'e', ARGV[4], 'r', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[6], 'GT')
+redis.call('PEXPIRE', KEYS[3], ARGV[6], 'GT')
 return 1
 ";
 

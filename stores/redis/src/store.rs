@@ -328,7 +328,6 @@ impl SessionStore for RedisStore {
                     .key(&w.keys.session)
                     .key(&w.keys.subject)
                     .key(&w.keys.expiry)
-                    .arg(&w.row.id)
                     .arg(expected_version)
                     .arg(w.version)
                     .arg(&w.row.subject)
