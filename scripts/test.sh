@@ -27,20 +27,27 @@ cargo test --workspace --doc --all-features 2>&1 | tee -a "$log"
 # sum FILE FIELD: field 4 is the passed count, 8 the ignored one.
 sum() { grep -Eo "test result: ok\. [0-9]+ passed; [0-9]+ failed; [0-9]+ ignored" "$1" | awk -v f="$2" '{ n += $f } END { print n + 0 }'; }
 
-# The tests that need a server, in the packages that have them.
-server_run() { # NAME PACKAGE...
+# The tests that need a server: `--ignored` runs only those, in each
+# PACKAGE, or only those whose name has FILTER in PACKAGE:FILTER.
+server_run() { # NAME PACKAGE[:FILTER]...
   local name=$1; shift
-  local args=()
-  for p in "$@"; do cargo metadata --no-deps --format-version 1 | grep -q "\"name\":\"$p\"" && args+=(-p "$p"); done
-  [ ${#args[@]} -gt 0 ] || return 0
   local out; out=$(mktemp "${TMPDIR:-/tmp}/tokenlife-$name.XXXXXX")
-  cargo test "${args[@]}" --all-targets --all-features -- --ignored 2>&1 | tee "$out"
+  local spec
+  for spec in "$@"; do
+    local package=${spec%%:*} filter=""
+    [ "$package" = "$spec" ] || filter=${spec#*:}
+    cargo test -p "$package" --tests --all-features -- --ignored $filter 2>&1 | tee -a "$out"
+  done
   echo "$name $(sum "$out" 4)" >>"$log.servers"
   rm -f "$out"
 }
 : >"$log.servers"
-if [ -n "${TOKENLIFE_PG_URL:-}" ]; then server_run PostgreSQL tokenlife-postgres tokenlife-example-server; fi
-if [ -n "${TOKENLIFE_REDIS_URL:-}" ]; then server_run Redis tokenlife-redis; fi
+if [ -n "${TOKENLIFE_PG_URL:-}" ]; then
+  server_run PostgreSQL tokenlife-postgres tokenlife-example-server:postgres
+fi
+if [ -n "${TOKENLIFE_REDIS_URL:-}" ]; then
+  server_run Redis tokenlife-redis tokenlife-example-server:redis
+fi
 
 passed=$(sum "$log" 4)
 ignored=$(sum "$log" 8)

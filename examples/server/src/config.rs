@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 /// The usage text, printed for `--help` and after a wrong argument.
 pub const USAGE: &str = "usage: server [--port N] [--access-ttl-secs N] [--reuse-grace-secs N]
-              [--store memory|sqlite:PATH|postgres:URL] [--key-file PATH] [--key-id ID]
+              [--store memory|sqlite:PATH|postgres:URL|redis://…] [--key-file PATH] [--key-id ID]
               [--session-refreshes-per-minute N]
   env: TOKENLIFE_PORT, TOKENLIFE_ACCESS_TTL_SECS, TOKENLIFE_REUSE_GRACE_SECS,
        TOKENLIFE_SESSION_REFRESHES_PER_MINUTE,
@@ -58,6 +58,8 @@ pub enum StoreChoice {
     Sqlite(PathBuf),
     /// A PostgreSQL database: a libpq URL or connection string.
     Postgres(String),
+    /// A Redis server: a `redis://` (or `rediss://`, `redis+unix://`) URL.
+    Redis(String),
 }
 
 /// Where the signing key comes from.
@@ -174,8 +176,9 @@ impl Config {
 }
 
 impl StoreChoice {
-    /// `memory`, `sqlite:PATH` or `postgres:URL` (the URL may also be given
-    /// whole: `postgres://…` or `postgresql://…`).
+    /// `memory`, `sqlite:PATH`, `postgres:URL` (the URL may also be given
+    /// whole: `postgres://…` or `postgresql://…`) or a Redis URL
+    /// (`redis://…`, `rediss://…`, `redis+unix://…`).
     ///
     /// # Errors
     /// When `text` is none of these, or the path or URL is empty.
@@ -189,9 +192,14 @@ impl StoreChoice {
             Self::Postgres(text.to_owned())
         } else if let Some(url) = text.strip_prefix("postgres:") {
             Self::Postgres(url.to_owned())
+        } else if ["redis://", "rediss://", "redis+unix://"]
+            .iter()
+            .any(|scheme| text.starts_with(scheme))
+        {
+            Self::Redis(text.to_owned())
         } else {
             return Err(format!(
-                "store {:?}: expected memory, sqlite:PATH or postgres:URL",
+                "store {:?}: expected memory, sqlite:PATH, postgres:URL or redis://…",
                 redact(text)
             ));
         };
@@ -212,6 +220,7 @@ impl fmt::Display for StoreChoice {
             Self::Memory => f.write_str("in memory, this process only"),
             Self::Sqlite(path) => write!(f, "SQLite file {}", path.display()),
             Self::Postgres(url) => write!(f, "PostgreSQL {}", redact(url)),
+            Self::Redis(url) => write!(f, "Redis {}", redact(url)),
         }
     }
 }
@@ -259,7 +268,8 @@ fn hex_digit(b: u8) -> u8 {
     }
 }
 
-/// A PostgreSQL URL or connection string with its password replaced by `***`.
+/// A PostgreSQL or Redis URL, or a PostgreSQL connection string, with its
+/// password replaced by `***`.
 pub fn redact(url: &str) -> String {
     // URL form: scheme://user:password@host…
     if let Some((scheme, rest)) = url.split_once("://") {
@@ -337,7 +347,15 @@ mod tests {
                 Ok(StoreChoice::Postgres("postgres://u:p@127.0.0.1/db".into()))
             );
         }
-        for wrong in ["", "sqlite:", "postgres:", "redis://x", "Memory"] {
+        assert_eq!(
+            parse("redis://127.0.0.1:6379/0"),
+            Ok(StoreChoice::Redis("redis://127.0.0.1:6379/0".into()))
+        );
+        assert_eq!(
+            StoreChoice::Redis("redis://:hunter2@h:6379".into()).to_string(),
+            "Redis redis://:***@h:6379"
+        );
+        for wrong in ["", "sqlite:", "postgres:", "redis:x", "Memory"] {
             assert!(parse(wrong).is_err(), "{wrong:?}");
         }
         // A wrong choice does not echo a password back.

@@ -12,7 +12,7 @@
 //!
 //! Options (flags win over the environment; `src/config.rs`): `--port`,
 //! `--access-ttl-secs`, `--reuse-grace-secs`, `--store
-//! memory|sqlite:PATH|postgres:URL`, `--key-file` (or `TOKENLIFE_KEY`),
+//! memory|sqlite:PATH|postgres:URL|redis://…`, `--key-file` (or `TOKENLIFE_KEY`),
 //! `--key-id`, and `TOKENLIFE_DEMO_PASSWORD`. It listens on 127.0.0.1 only.
 //! With the memory store and a random key (the defaults) a restart logs
 //! everybody out; instances that share a store and a key serve the same
@@ -28,6 +28,7 @@ use tokenlife_axum::{Auth, Limit};
 use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
 use tokenlife_example_server::{Users, random_hex, router, serve};
 use tokenlife_postgres::PostgresStore;
+use tokenlife_redis::RedisStore;
 use tokenlife_sqlite::SqliteStore;
 
 const DEMO_EMAIL: &str = "admin@example.com";
@@ -104,6 +105,12 @@ async fn run() -> Result<(), BoxError> {
         }
         StoreChoice::Postgres(url) => {
             let store = PostgresStore::connect(url)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", config::redact(url)))?;
+            start.serve(store).await
+        }
+        StoreChoice::Redis(url) => {
+            let store = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", config::redact(url)))?;
             start.serve(store).await

@@ -61,6 +61,20 @@ async fn postgres_database_shared_by_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis: set TOKENLIFE_REDIS_URL, or run ./scripts/test.sh"]
+async fn redis_server_shared_by_instances() {
+    let url = env("TOKENLIFE_REDIS_URL").unwrap_or_else(|| {
+        panic!(
+            "TOKENLIFE_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/): this test needs \
+             Redis; run ./scripts/test.sh, or set it"
+        )
+    });
+    // Session ids are random, so instances of other runs on the same
+    // server never meet this run's sessions.
+    instances_share_sessions(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
 async fn postgres_outage_answers_503_and_loses_nothing() {
     let url = pg_url();
