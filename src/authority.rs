@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::access::{self, AccessClaims, app_claims};
 use crate::error::{Error, RevokeReason};
+use crate::events::{Event, EventSink, NoEvents};
 use crate::id::SessionId;
 use crate::keys::Keyring;
 use crate::policy::Policy;
@@ -42,12 +43,20 @@ pub const MAX_SUBJECT_LEN: usize = 1024;
 /// [`access_ttl`](Policy::access_ttl) later. [`verify_live`](Authority::verify_live)
 /// also loads the session, so logout, logout-all and reuse revocation take
 /// effect at once, at the cost of one store read per request.
-pub struct Authority<S, C, R> {
+///
+/// # Events
+///
+/// What it decides (login, refresh, reuse, revocation, purge, refusal of
+/// an expired session) it reports to an [`EventSink`] once the write
+/// succeeded; see [`with_events`](Authority::with_events). The default,
+/// [`NoEvents`], costs nothing.
+pub struct Authority<S, C, R, E = NoEvents> {
     keys: Keyring,
     policy: Policy,
     store: S,
     clock: C,
     rng: R,
+    events: E,
 }
 
 /// What login and refresh return, serialising to Directus's shape
@@ -86,7 +95,8 @@ impl<S: SessionStore> Authority<S, crate::time::SystemClock, crate::random::OsRa
 }
 
 impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
-    /// An authority from all its parts (the constructor without `std`).
+    /// An authority from all its parts (the constructor without `std`),
+    /// reporting no events.
     #[must_use]
     pub fn from_parts(keys: Keyring, policy: Policy, store: S, clock: C, rng: R) -> Self {
         Self {
@@ -95,31 +105,56 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             store,
             clock,
             rng,
+            events: NoEvents,
         }
     }
+}
 
+impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R, E> {
     /// The same authority reading `clock` instead.
     #[must_use]
-    pub fn with_clock<C2: Clock>(self, clock: C2) -> Authority<S, C2, R> {
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> Authority<S, C2, R, E> {
         Authority {
             keys: self.keys,
             policy: self.policy,
             store: self.store,
             clock,
             rng: self.rng,
+            events: self.events,
         }
     }
 
     /// The same authority drawing from `rng` instead (e.g. a [`SharedRng`](crate::SharedRng)).
     #[must_use]
-    pub fn with_random<R2: RandomSource>(self, rng: R2) -> Authority<S, C, R2> {
+    pub fn with_random<R2: RandomSource>(self, rng: R2) -> Authority<S, C, R2, E> {
         Authority {
             keys: self.keys,
             policy: self.policy,
             store: self.store,
             clock: self.clock,
             rng,
+            events: self.events,
         }
+    }
+
+    /// The same authority reporting its [`Event`]s to `sink` (e.g. a
+    /// `tracing` logger, or an alert on [`Event::ReuseDetected`]).
+    #[must_use]
+    pub fn with_events<E2: EventSink>(self, sink: E2) -> Authority<S, C, R, E2> {
+        Authority {
+            keys: self.keys,
+            policy: self.policy,
+            store: self.store,
+            clock: self.clock,
+            rng: self.rng,
+            events: sink,
+        }
+    }
+
+    /// The event sink.
+    #[must_use]
+    pub fn events(&self) -> &E {
+        &self.events
     }
 
     /// The keyring.
@@ -187,8 +222,12 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             let (record, refresh_token) = session::start(&self.keys, &self.policy, login, now);
             let pair = self.pair(&record, refresh_token, array(jti), now);
             zeroize::Zeroize::zeroize(&mut random);
+            let event = self.events.is_enabled().then(|| Event::login_of(&record));
             match self.store.insert(record).await {
-                Ok(()) => return Ok(pair),
+                Ok(()) => {
+                    self.emit(event);
+                    return Ok(pair);
+                }
                 // A colliding 128-bit random id means a broken RNG or store;
                 // a few fresh draws tell the two apart.
                 Err(e) if e.is_conflict() && attempt < 3 => attempt += 1,
@@ -273,14 +312,25 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             // Read after loading, so that a retry after a lost race decides
             // with a clock no older than the winner's write.
             let now = self.clock.now();
-            let decision = session::decide_refresh(
+            let decision = match session::decide_refresh(
                 current,
                 &token,
                 &self.keys,
                 &self.policy,
                 now,
                 claims.clone(),
-            )?;
+            ) {
+                Ok(decision) => decision,
+                Err(e) => {
+                    if self.events.is_enabled()
+                        && let Some(event) = session::refusal_event(&token, &e)
+                    {
+                        self.events.record(event);
+                    }
+                    return Err(e);
+                }
+            };
+            let events = self.events.is_enabled().then(|| decision.events(&token));
             let result = match decision {
                 RefreshDecision::Rotate {
                     next,
@@ -296,9 +346,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                     session,
                     refresh_token,
                     changed: false,
-                } => {
-                    return Ok(self.pair(&session, refresh_token, jti, now));
-                }
+                } => Ok(Ok(self.pair(&session, refresh_token, jti, now))),
                 RefreshDecision::Grace {
                     session,
                     refresh_token,
@@ -317,7 +365,12 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                     .map(|()| Err(Error::RefreshReused)),
             };
             match result {
-                Ok(outcome) => return outcome,
+                Ok(outcome) => {
+                    for event in events.into_iter().flatten() {
+                        self.events.record(event);
+                    }
+                    return outcome;
+                }
                 Err(e) if e.is_conflict() => {}
                 Err(e) => return Err(e.into()),
             }
@@ -342,8 +395,12 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             let Some(next) = session::decide_logout(&current, &token, now)? else {
                 return Ok(());
             };
+            let event = self.events.is_enabled().then(|| Event::revocation_of(&next));
             match self.store.compare_and_swap(current.version, next).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.emit(event.flatten());
+                    return Ok(());
+                }
                 Err(e) if e.is_conflict() => {}
                 Err(e) => return Err(e.into()),
             }
@@ -351,11 +408,19 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
         Err(StoreError::conflict().into())
     }
 
-    /// Revokes every active session of `subject` except `except` ("log out my
-    /// other devices"; `None` on password change). Returns how many it revoked.
+    /// Revokes every session of `subject` that is not revoked yet, except
+    /// `except` ("log out my other devices"; `None` on password change),
+    /// expired-looking ones included (another instance's clock may run
+    /// behind). Returns how many it revoked.
+    ///
+    /// A session it cannot revoke (its compare-and-swap keeps losing, or
+    /// the store fails on it) does not stop it: it goes on with the others
+    /// and reports the failures at the end.
     ///
     /// # Errors
-    /// [`Error::Store`]; sessions revoked before the failure stay revoked.
+    /// [`Error::Store`] when the sessions cannot be listed (nothing was
+    /// changed); [`Error::LogoutIncomplete`] when some sessions could not be
+    /// revoked — the others are, and calling it again finishes the job.
     pub async fn logout_all(
         &self,
         subject: &str,
@@ -363,30 +428,55 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         let mut revoked = 0;
+        let mut failed = 0;
+        let mut cause = None;
         for listed in self.store.list_by_subject(subject).await? {
             if Some(&listed.id) == except || listed.subject != subject {
                 continue;
             }
-            let mut current = listed;
-            let mut attempts = 0;
-            while let Some(next) = session::revoke(&current, now, RevokeReason::LogoutAll) {
-                match self.store.compare_and_swap(current.version, next).await {
-                    Ok(()) => {
-                        revoked += 1;
-                        break;
-                    }
-                    Err(e) if e.is_conflict() && attempts < MAX_ATTEMPTS => {
-                        attempts += 1;
-                        match self.store.get(&current.id).await? {
-                            Some(fresh) => current = fresh,
-                            None => break,
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
+            match self.revoke_listed(listed, now).await {
+                Ok(true) => revoked += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    failed += 1;
+                    cause.get_or_insert(e);
                 }
             }
         }
-        Ok(revoked)
+        match cause {
+            None => Ok(revoked),
+            Some(cause) => Err(Error::LogoutIncomplete {
+                revoked,
+                failed,
+                cause,
+            }),
+        }
+    }
+
+    /// Revokes one listed session for `logout_all`, re-reading it after a
+    /// lost compare-and-swap: `Ok(true)` if this call revoked it, `Ok(false)`
+    /// if it was revoked or deleted meanwhile.
+    async fn revoke_listed(&self, listed: Session, now: UnixMillis) -> Result<bool, StoreError> {
+        let mut current = listed;
+        let mut attempts = 0;
+        while let Some(next) = session::revoke(&current, now, RevokeReason::LogoutAll) {
+            let event = self.events.is_enabled().then(|| Event::revocation_of(&next));
+            match self.store.compare_and_swap(current.version, next).await {
+                Ok(()) => {
+                    self.emit(event.flatten());
+                    return Ok(true);
+                }
+                Err(e) if e.is_conflict() && attempts < MAX_ATTEMPTS => {
+                    attempts += 1;
+                    match self.store.get(&current.id).await? {
+                        Some(fresh) => current = fresh,
+                        None => return Ok(false),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// The active sessions of `subject`, oldest first.
@@ -414,7 +504,18 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     /// # Errors
     /// [`Error::Store`].
     pub async fn purge_expired(&self) -> Result<u64, Error> {
-        Ok(self.store.purge_expired(self.clock.now()).await?)
+        let count = self.store.purge_expired(self.clock.now()).await?;
+        if count > 0 && self.events.is_enabled() {
+            self.events.record(Event::Purged { count });
+        }
+        Ok(count)
+    }
+
+    /// Reports `event`, if any (built only when the sink is enabled).
+    fn emit(&self, event: Option<Event>) {
+        if let Some(event) = event {
+            self.events.record(event);
+        }
     }
 
     async fn load(&self, id: &SessionId) -> Result<Session, Error> {
@@ -460,7 +561,7 @@ impl fmt::Debug for TokenPair {
     }
 }
 
-impl<S: fmt::Debug, C: fmt::Debug, R> fmt::Debug for Authority<S, C, R> {
+impl<S: fmt::Debug, C: fmt::Debug, R, E> fmt::Debug for Authority<S, C, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authority")
             .field("keys", &self.keys)

@@ -788,7 +788,13 @@ impl World {
                     .map(|i| self.sessions[i].id);
                 let mut want = 0;
                 for s in &mut self.sessions {
-                    if s.subject == subject && Some(s.id) != except && s.active(now) {
+                    // Expired-looking sessions too: a revocation is recorded
+                    // whenever the session is not already revoked (issue 12, 3).
+                    if s.subject == subject
+                        && Some(s.id) != except
+                        && !s.purged
+                        && s.revoked.is_none()
+                    {
                         s.revoked = Some((now, RevokeReason::LogoutAll));
                         want += 1;
                     }
@@ -1022,7 +1028,7 @@ impl World {
             assert!(matches!(r, Err(Error::UnknownKey)), "logout: {r:?} {ctx}");
         } else {
             assert!(r.is_ok(), "logout with an authentic token: {r:?} {ctx}");
-            if s.active(now) {
+            if !s.purged && s.revoked.is_none() {
                 s.revoked = Some((now, RevokeReason::Logout));
             }
         }
