@@ -15,7 +15,9 @@ use crate::keys::Keyring;
 use crate::policy::Policy;
 use crate::random::RandomSource;
 use crate::refresh::RefreshToken;
-use crate::session::{self, Login, Metadata, RefreshDecision, Session, SessionInfo};
+#[cfg(feature = "std")]
+use crate::revocation::{RevocationNotice, SharedRevocations};
+use crate::session::{self, Login, Metadata, RefreshDecision, Revocation, Session, SessionInfo};
 use crate::store::error::StoreError;
 use crate::store::session_store::SessionStore;
 use crate::time::{Clock, UnixMillis};
@@ -57,6 +59,9 @@ pub struct Authority<S, C, R, E = NoEvents> {
     clock: C,
     rng: R,
     events: E,
+    /// The set [`verify_fresh`](Authority::verify_fresh) consults.
+    #[cfg(feature = "std")]
+    revocations: Option<alloc::sync::Arc<SharedRevocations>>,
 }
 
 /// What login and refresh return, serialising to Directus's shape
@@ -106,6 +111,8 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             clock,
             rng,
             events: NoEvents,
+            #[cfg(feature = "std")]
+            revocations: None,
         }
     }
 }
@@ -121,6 +128,8 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
             clock,
             rng: self.rng,
             events: self.events,
+            #[cfg(feature = "std")]
+            revocations: self.revocations,
         }
     }
 
@@ -134,6 +143,8 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
             clock: self.clock,
             rng,
             events: self.events,
+            #[cfg(feature = "std")]
+            revocations: self.revocations,
         }
     }
 
@@ -148,7 +159,28 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
             clock: self.clock,
             rng: self.rng,
             events: sink,
+            #[cfg(feature = "std")]
+            revocations: self.revocations,
         }
+    }
+
+    /// The same authority checking `revocations` in
+    /// [`verify_fresh`](Authority::verify_fresh), and recording there every
+    /// revocation it makes itself (so that its own logouts take effect at
+    /// once, before any feed delivers them). Fill it from the store with a
+    /// [`RevocationFeed`](crate::store::RevocationFeed).
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: alloc::sync::Arc<SharedRevocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// The revocation set, if one was given.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn revocations(&self) -> Option<&alloc::sync::Arc<SharedRevocations>> {
+        self.revocations.as_ref()
     }
 
     /// The event sink.
@@ -261,6 +293,56 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
     ) -> Result<AccessClaims<Cl>, Error> {
         let now = self.clock.now();
         let claims = access::verify::<Cl>(access_token, &self.keys, &self.policy, now)?;
+        self.check_live(claims, now).await
+    }
+
+    /// [`verify`](Authority::verify), then checks the token's session
+    /// against the revocation set (see
+    /// [`with_revocations`](Authority::with_revocations)): logout anywhere
+    /// takes effect within the feed's delay, at about the cost of `verify`
+    /// (one hash probe under a read lock; no store access).
+    ///
+    /// **Fail closed.** The set is trusted only while its watermark is no
+    /// older than [`Policy::max_revocation_lag`]. When it is stale — the
+    /// feed is down or lagging, or never synchronised, or no set was given
+    /// — this does what [`verify_live`](Authority::verify_live) does: one
+    /// store read, and a store that cannot be read refuses with
+    /// [`Error::Store`]. An outage costs speed, never a revoked session's
+    /// acceptance.
+    ///
+    /// On the fresh path, a session that ran past its refresh window
+    /// without being revoked still passes until its access token's `exp`,
+    /// as with `verify`; the store path refuses it as `verify_live` does.
+    ///
+    /// # Errors
+    /// As `verify`; [`Error::SessionRevoked`] for a revoked session; on the
+    /// store path also those of `verify_live`.
+    #[cfg(feature = "std")]
+    pub async fn verify_fresh<Cl: DeserializeOwned>(
+        &self,
+        access_token: &str,
+    ) -> Result<AccessClaims<Cl>, Error> {
+        let now = self.clock.now();
+        let claims = access::verify::<Cl>(access_token, &self.keys, &self.policy, now)?;
+        if let Some(set) = &self.revocations {
+            let lag = self.policy.max_revocation_lag();
+            let fresh = set.read(|s| {
+                s.check(&claims.sid, &claims.sub, claims.iat)
+                    .map(|()| s.is_fresh(now, lag))
+            })?;
+            if fresh {
+                return Ok(claims);
+            }
+        }
+        self.check_live(claims, now).await
+    }
+
+    /// The store half of `verify_live`: the session of `claims` is active.
+    async fn check_live<Cl>(
+        &self,
+        claims: AccessClaims<Cl>,
+        now: UnixMillis,
+    ) -> Result<AccessClaims<Cl>, Error> {
         let record = self
             .store
             .get(&claims.sid)
@@ -358,11 +440,13 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
                         .await
                         .map(|()| Ok(pair))
                 }
-                RefreshDecision::Revoke { next } => self
-                    .store
-                    .compare_and_swap(version, next)
-                    .await
-                    .map(|()| Err(Error::RefreshReused)),
+                RefreshDecision::Revoke { next } => {
+                    let (id, revoked) = (next.id, next.revoked);
+                    self.store.compare_and_swap(version, next).await.map(|()| {
+                        self.learn(id, revoked, now);
+                        Err(Error::RefreshReused)
+                    })
+                }
             };
             match result {
                 Ok(outcome) => {
@@ -395,9 +479,14 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
             let Some(next) = session::decide_logout(&current, &token, now)? else {
                 return Ok(());
             };
-            let event = self.events.is_enabled().then(|| Event::revocation_of(&next));
+            let event = self
+                .events
+                .is_enabled()
+                .then(|| Event::revocation_of(&next));
+            let (id, revoked) = (next.id, next.revoked);
             match self.store.compare_and_swap(current.version, next).await {
                 Ok(()) => {
+                    self.learn(id, revoked, now);
                     self.emit(event.flatten());
                     return Ok(());
                 }
@@ -460,9 +549,14 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
         let mut current = listed;
         let mut attempts = 0;
         while let Some(next) = session::revoke(&current, now, RevokeReason::LogoutAll) {
-            let event = self.events.is_enabled().then(|| Event::revocation_of(&next));
+            let event = self
+                .events
+                .is_enabled()
+                .then(|| Event::revocation_of(&next));
+            let (id, revoked) = (next.id, next.revoked);
             match self.store.compare_and_swap(current.version, next).await {
                 Ok(()) => {
+                    self.learn(id, revoked, now);
                     self.emit(event.flatten());
                     return Ok(true);
                 }
@@ -509,6 +603,22 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
             self.events.record(Event::Purged { count });
         }
         Ok(count)
+    }
+
+    /// Records a revocation this authority wrote in its own set (read your
+    /// own writes: the feed may deliver it later).
+    fn learn(&self, id: SessionId, revoked: Option<Revocation>, now: UnixMillis) {
+        #[cfg(feature = "std")]
+        if let (Some(set), Some(r)) = (&self.revocations, revoked) {
+            let notice = RevocationNotice {
+                session: id,
+                at: r.at,
+                reason: r.reason,
+            };
+            set.insert(notice, now);
+        }
+        #[cfg(not(feature = "std"))]
+        let _ = (id, revoked, now);
     }
 
     /// Reports `event`, if any (built only when the sink is enabled).

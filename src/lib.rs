@@ -25,6 +25,8 @@ mod keys;
 mod policy;
 mod random;
 pub mod refresh;
+#[cfg(feature = "std")]
+pub mod revocation;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testkit")]
@@ -41,6 +43,8 @@ pub use policy::Policy;
 pub use random::RandomSource;
 #[cfg(feature = "std")]
 pub use random::{OsRandom, SharedRng};
+#[cfg(feature = "std")]
+pub use revocation::{Revocations, SharedRevocations};
 pub use session::{Metadata, Revocation, Session, SessionInfo};
 #[cfg(feature = "std")]
 pub use store::{MemoryStore, SqlRow};

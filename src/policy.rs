@@ -15,6 +15,7 @@ use core::time::Duration;
 /// | [`issuer`](Policy::issuer) / [`audience`](Policy::audience) | none |
 /// | [`max_token_bytes`](Policy::max_token_bytes) | 8 KiB |
 /// | [`max_claims_bytes`](Policy::max_claims_bytes) | 4 KiB |
+/// | [`max_revocation_lag`](Policy::max_revocation_lag) | 1 second |
 ///
 /// ```
 /// use core::time::Duration;
@@ -38,6 +39,7 @@ pub struct Policy {
     audience: Option<String>,
     max_token_bytes: usize,
     max_claims_bytes: usize,
+    max_revocation_lag: Duration,
 }
 
 impl Default for Policy {
@@ -52,6 +54,7 @@ impl Default for Policy {
             audience: None,
             max_token_bytes: 8 * 1024,
             max_claims_bytes: 4 * 1024,
+            max_revocation_lag: Duration::from_secs(1),
         }
     }
 }
@@ -159,6 +162,19 @@ impl Policy {
     #[must_use]
     pub fn with_max_claims_bytes(mut self, max: usize) -> Self {
         self.max_claims_bytes = max;
+        self
+    }
+    /// How stale a revocation set may be and still be trusted by
+    /// [`verify_fresh`](crate::Authority::verify_fresh): past it (feed down
+    /// or lagging) the check reads the store instead.
+    #[must_use]
+    pub fn max_revocation_lag(&self) -> Duration {
+        self.max_revocation_lag
+    }
+    /// Sets [`max_revocation_lag`](Policy::max_revocation_lag).
+    #[must_use]
+    pub fn with_max_revocation_lag(mut self, lag: Duration) -> Self {
+        self.max_revocation_lag = lag;
         self
     }
 }
