@@ -279,7 +279,11 @@ fn no_event_carries_a_token_or_a_secret() {
     }
     let events = sink.take();
     let kinds: std::collections::BTreeSet<_> = events.iter().map(Event::name).collect();
-    assert_eq!(kinds.len(), 6, "every kind of event was produced: {kinds:?}");
+    assert_eq!(
+        kinds.len(),
+        6,
+        "every kind of event was produced: {kinds:?}"
+    );
     for event in &events {
         let shown = format!("{event:?}");
         for secret in &secrets {

@@ -394,7 +394,9 @@ fn logout_all_revokes_every_other_session_when_one_keeps_losing_its_swap() {
     let alice: Vec<Session> = support::snapshot(&e.store.inner, "alice");
     assert_eq!(alice.iter().filter(|s| s.revoked.is_some()).count(), 2);
     assert!(
-        support::snapshot(&e.store.inner, "bob")[0].revoked.is_none(),
+        support::snapshot(&e.store.inner, "bob")[0]
+            .revoked
+            .is_none(),
         "another subject was touched"
     );
     // Calling it again finishes the job.
