@@ -218,6 +218,13 @@ impl Revocations {
         self.watermark = Watermark::Unknown;
     }
 
+    /// How long an entry is kept (`access_ttl + leeway`): a feed
+    /// resynchronising from scratch needs the revocations of this span.
+    #[must_use]
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
     /// How complete the set is known to be.
     #[must_use]
     pub fn watermark(&self) -> Watermark {
