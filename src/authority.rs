@@ -45,6 +45,10 @@ pub const MAX_SUBJECT_LEN: usize = 1024;
 /// [`access_ttl`](Policy::access_ttl) later. [`verify_live`](Authority::verify_live)
 /// also loads the session, so logout, logout-all and reuse revocation take
 /// effect at once, at the cost of one store read per request.
+/// [`verify_fresh`](Authority::verify_fresh) checks a revocation set that
+/// a [`RevocationFeed`](crate::store::RevocationFeed) keeps filled on every
+/// instance: revocation within the feed's delay, at about the cost of
+/// `verify`, and the store read again whenever the set is stale.
 ///
 /// # Events
 ///

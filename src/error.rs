@@ -21,7 +21,8 @@ use crate::time::UnixMillis;
 ///   [`RefreshReused`](Error::RefreshReused));
 /// - the caller or the environment is at fault ([`InvalidKey`](Error::InvalidKey),
 ///   [`InvalidClaims`](Error::InvalidClaims), [`InvalidSubject`](Error::InvalidSubject),
-///   [`Random`](Error::Random), [`Store`](Error::Store)).
+///   [`Random`](Error::Random), [`Store`](Error::Store),
+///   [`LogoutIncomplete`](Error::LogoutIncomplete)).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

@@ -31,9 +31,25 @@
 //!     .with_events(Alerts::default());
 //! # Ok::<(), tokenlife::Error>(())
 //! ```
+//!
+//! A web service logs them as structured lines, e.g. with `tracing`:
+//!
+//! ```text
+//! impl EventSink for TracingEvents {
+//!     fn record(&self, event: Event) {
+//!         let (kind, subject, session) = (event.name(), event.subject(), event.session());
+//!         if event.is_alert() {
+//!             tracing::warn!(target: "tokenlife", kind, subject, session = ?session, %event);
+//!         } else {
+//!             tracing::info!(target: "tokenlife", kind, subject, session = ?session, %event);
+//!         }
+//!     }
+//! }
+//! ```
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use core::fmt;
 
 use crate::error::RevokeReason;
 use crate::id::SessionId;
@@ -192,5 +208,79 @@ impl Event {
     #[must_use]
     pub fn is_alert(&self) -> bool {
         matches!(self, Self::ReuseDetected { .. })
+    }
+
+    /// Whose session it is about, if it names one.
+    #[must_use]
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Self::LoggedIn { subject, .. }
+            | Self::Refreshed { subject, .. }
+            | Self::ReuseDetected { subject, .. }
+            | Self::Revoked { subject, .. } => Some(subject),
+            Self::Purged { .. } | Self::RefreshRefusedExpired { .. } => None,
+        }
+    }
+
+    /// The session it is about, if it names one.
+    #[must_use]
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            Self::LoggedIn { session, .. }
+            | Self::Refreshed { session, .. }
+            | Self::ReuseDetected { session, .. }
+            | Self::Revoked { session, .. }
+            | Self::RefreshRefusedExpired { session, .. } => Some(*session),
+            Self::Purged { .. } => None,
+        }
+    }
+}
+
+/// One line: the kind, then what it is about (`reuse_detected session=…
+/// presented_generation=0 current_generation=2`). The subject is left to
+/// [`Event::subject`], for the logger to place (or redact) as it likes.
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        match self {
+            Self::LoggedIn { session, .. } => write!(f, " session={session}"),
+            Self::Refreshed {
+                session,
+                generation,
+                grace_replay,
+                ..
+            } => write!(
+                f,
+                " session={session} generation={generation} grace_replay={grace_replay}"
+            ),
+            Self::ReuseDetected {
+                session,
+                presented_generation,
+                current_generation,
+                ..
+            } => write!(
+                f,
+                " session={session} presented_generation={presented_generation} \
+                 current_generation={current_generation}"
+            ),
+            Self::Revoked {
+                session,
+                reason,
+                at,
+                ..
+            } => {
+                let reason = match reason {
+                    RevokeReason::Logout => "logout",
+                    RevokeReason::LogoutAll => "logout_all",
+                    RevokeReason::Reuse => "reuse",
+                };
+                write!(f, " session={session} reason={reason} at={at}")
+            }
+            Self::Purged { count } => write!(f, " count={count}"),
+            Self::RefreshRefusedExpired {
+                session,
+                expired_at,
+            } => write!(f, " session={session} expired_at={expired_at}"),
+        }
     }
 }

@@ -285,11 +285,35 @@ fn no_event_carries_a_token_or_a_secret() {
         "every kind of event was produced: {kinds:?}"
     );
     for event in &events {
-        let shown = format!("{event:?}");
+        let shown = format!("{event:?} {event}");
         for secret in &secrets {
             assert!(!shown.contains(secret.as_str()), "{shown} shows {secret}");
         }
     }
+}
+
+#[test]
+fn an_event_prints_as_one_line_of_fields() {
+    let session = SessionId::from_bytes([1; 16]);
+    let e = Event::ReuseDetected {
+        subject: "alice".into(),
+        session,
+        presented_generation: 0,
+        current_generation: 2,
+    };
+    assert_eq!(
+        e.to_string(),
+        format!("reuse_detected session={session} presented_generation=0 current_generation=2")
+    );
+    assert_eq!((e.subject(), e.session()), (Some("alice"), Some(session)));
+    assert!(e.is_alert());
+    let e = revoked("bob", session, RevokeReason::LogoutAll, 1_500);
+    assert_eq!(
+        e.to_string(),
+        format!("revoked session={session} reason=logout_all at=1.500s")
+    );
+    assert!(!e.is_alert());
+    assert_eq!(Event::Purged { count: 3 }.session(), None);
 }
 
 #[test]
