@@ -233,3 +233,42 @@ fn with_user_and_name(url: &str, user: &str) -> String {
     };
     format!("{scheme}://{user}@{host}&application_name={user}")
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: set TOKENLIFE_PG_URL, or run ./scripts/test.sh"]
+fn a_revoking_swap_that_loses_notifies_no_one() {
+    let db = common::database("a_revoking_swap_that_loses_notifies_no_one");
+    let url = db.fresh_url();
+    let p = instances(&db, &url, &url);
+    let pair = block_on(p.a.login("alice", &())).unwrap();
+    let stored = block_on(p.a.store().get(&pair.session_id))
+        .unwrap()
+        .unwrap();
+    let now = SystemClock.now();
+    let revoked =
+        tokenlife::session::revoke(&stored, now, tokenlife::RevokeReason::Logout).unwrap();
+    let lost = block_on(
+        p.a.store()
+            .compare_and_swap(stored.version + 7, revoked.clone()),
+    );
+    assert!(lost.is_err_and(|e| e.is_conflict()));
+    let after = SystemClock.now();
+    // Once the watermark has passed the lost swap, the set is complete up
+    // to it: and it holds nothing.
+    wait_until(
+        "B's watermark passes the lost swap",
+        || matches!(p.set.read(Revocations::watermark), Watermark::At(t) if t > after),
+    );
+    assert!(
+        p.set
+            .read(|s| s.check(&pair.session_id, "alice", UnixMillis(0)))
+            .is_ok(),
+        "a lost swap was notified"
+    );
+    block_on(p.a.store().compare_and_swap(stored.version, revoked)).unwrap();
+    wait_until("the winning swap is delivered", || {
+        p.set
+            .read(|s| s.check(&pair.session_id, "alice", UnixMillis(0)))
+            .is_err()
+    });
+}
