@@ -790,12 +790,15 @@ impl World {
                     // The fresh verify, on a set its in-process feed keeps
                     // complete: verify's answer, and a revoked session refused.
                     let want = want.or(s.revoked.map(|(at, r)| Expect::SessionRevoked(at, r)));
-                    match (pollster::block_on(self.auth.verify_fresh::<()>(&token)), want) {
+                    match (
+                        pollster::block_on(self.auth.verify_fresh::<()>(&token)),
+                        want,
+                    ) {
                         (Ok(c), None) => assert_eq!(c.sid, s.id, "{ctx}"),
                         (Err(e), Some(w)) if matches_expect(&e, w) => {}
-                        (r, w) => panic!(
-                            "verify_fresh of {pick:?}: got {r:?}, model says {w:?} {ctx}"
-                        ),
+                        (r, w) => {
+                            panic!("verify_fresh of {pick:?}: got {r:?}, model says {w:?} {ctx}")
+                        }
                     }
                 }
             }

@@ -84,7 +84,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < PATIENCE, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
+        // Fine enough to measure sub-millisecond propagation.
+        std::thread::sleep(Duration::from_micros(50));
     }
 }
 
