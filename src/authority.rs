@@ -9,12 +9,15 @@ use serde::de::DeserializeOwned;
 
 use crate::access::{self, AccessClaims, app_claims};
 use crate::error::{Error, RevokeReason};
+use crate::events::{Event, EventSink, NoEvents};
 use crate::id::SessionId;
 use crate::keys::Keyring;
 use crate::policy::Policy;
 use crate::random::RandomSource;
 use crate::refresh::RefreshToken;
-use crate::session::{self, Login, Metadata, RefreshDecision, Session, SessionInfo};
+#[cfg(feature = "std")]
+use crate::revocation::{RevocationNotice, SharedRevocations};
+use crate::session::{self, Login, Metadata, RefreshDecision, Revocation, Session, SessionInfo};
 use crate::store::error::StoreError;
 use crate::store::session_store::SessionStore;
 use crate::time::{Clock, UnixMillis};
@@ -42,12 +45,27 @@ pub const MAX_SUBJECT_LEN: usize = 1024;
 /// [`access_ttl`](Policy::access_ttl) later. [`verify_live`](Authority::verify_live)
 /// also loads the session, so logout, logout-all and reuse revocation take
 /// effect at once, at the cost of one store read per request.
-pub struct Authority<S, C, R> {
+/// [`verify_fresh`](Authority::verify_fresh) checks a revocation set that
+/// a [`RevocationFeed`](crate::store::RevocationFeed) keeps filled on every
+/// instance: revocation within the feed's delay, at about the cost of
+/// `verify`, and the store read again whenever the set is stale.
+///
+/// # Events
+///
+/// What it decides (login, refresh, reuse, revocation, purge, refusal of
+/// an expired session) it reports to an [`EventSink`] once the write
+/// succeeded; see [`with_events`](Authority::with_events). The default,
+/// [`NoEvents`], costs nothing.
+pub struct Authority<S, C, R, E = NoEvents> {
     keys: Keyring,
     policy: Policy,
     store: S,
     clock: C,
     rng: R,
+    events: E,
+    /// The set [`verify_fresh`](Authority::verify_fresh) consults.
+    #[cfg(feature = "std")]
+    revocations: Option<alloc::sync::Arc<SharedRevocations>>,
 }
 
 /// What login and refresh return, serialising to Directus's shape
@@ -86,7 +104,8 @@ impl<S: SessionStore> Authority<S, crate::time::SystemClock, crate::random::OsRa
 }
 
 impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
-    /// An authority from all its parts (the constructor without `std`).
+    /// An authority from all its parts (the constructor without `std`),
+    /// reporting no events.
     #[must_use]
     pub fn from_parts(keys: Keyring, policy: Policy, store: S, clock: C, rng: R) -> Self {
         Self {
@@ -95,31 +114,83 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             store,
             clock,
             rng,
+            events: NoEvents,
+            #[cfg(feature = "std")]
+            revocations: None,
         }
     }
+}
 
+impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R, E> {
     /// The same authority reading `clock` instead.
     #[must_use]
-    pub fn with_clock<C2: Clock>(self, clock: C2) -> Authority<S, C2, R> {
+    pub fn with_clock<C2: Clock>(self, clock: C2) -> Authority<S, C2, R, E> {
         Authority {
             keys: self.keys,
             policy: self.policy,
             store: self.store,
             clock,
             rng: self.rng,
+            events: self.events,
+            #[cfg(feature = "std")]
+            revocations: self.revocations,
         }
     }
 
     /// The same authority drawing from `rng` instead (e.g. a [`SharedRng`](crate::SharedRng)).
     #[must_use]
-    pub fn with_random<R2: RandomSource>(self, rng: R2) -> Authority<S, C, R2> {
+    pub fn with_random<R2: RandomSource>(self, rng: R2) -> Authority<S, C, R2, E> {
         Authority {
             keys: self.keys,
             policy: self.policy,
             store: self.store,
             clock: self.clock,
             rng,
+            events: self.events,
+            #[cfg(feature = "std")]
+            revocations: self.revocations,
         }
+    }
+
+    /// The same authority reporting its [`Event`]s to `sink` (e.g. a
+    /// `tracing` logger, or an alert on [`Event::ReuseDetected`]).
+    #[must_use]
+    pub fn with_events<E2: EventSink>(self, sink: E2) -> Authority<S, C, R, E2> {
+        Authority {
+            keys: self.keys,
+            policy: self.policy,
+            store: self.store,
+            clock: self.clock,
+            rng: self.rng,
+            events: sink,
+            #[cfg(feature = "std")]
+            revocations: self.revocations,
+        }
+    }
+
+    /// The same authority checking `revocations` in
+    /// [`verify_fresh`](Authority::verify_fresh), and recording there every
+    /// revocation it makes itself (so that its own logouts take effect at
+    /// once, before any feed delivers them). Fill it from the store with a
+    /// [`RevocationFeed`](crate::store::RevocationFeed).
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: alloc::sync::Arc<SharedRevocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
+    }
+
+    /// The revocation set, if one was given.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn revocations(&self) -> Option<&alloc::sync::Arc<SharedRevocations>> {
+        self.revocations.as_ref()
+    }
+
+    /// The event sink.
+    #[must_use]
+    pub fn events(&self) -> &E {
+        &self.events
     }
 
     /// The keyring.
@@ -194,8 +265,12 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             let (record, refresh_token) = session::start(&self.keys, &self.policy, login, now);
             let pair = self.pair(&record, refresh_token, array(jti), now);
             zeroize::Zeroize::zeroize(&mut random);
+            let event = self.events.is_enabled().then(|| Event::login_of(&record));
             match self.store.insert(record).await {
-                Ok(()) => return Ok(pair),
+                Ok(()) => {
+                    self.emit(event);
+                    return Ok(pair);
+                }
                 // A colliding 128-bit random id means a broken RNG or store;
                 // a few fresh draws tell the two apart.
                 Err(e) if e.is_conflict() && attempt < 3 => attempt += 1,
@@ -229,6 +304,56 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     ) -> Result<AccessClaims<Cl>, Error> {
         let now = self.clock.now();
         let claims = access::verify::<Cl>(access_token, &self.keys, &self.policy, now)?;
+        self.check_live(claims, now).await
+    }
+
+    /// [`verify`](Authority::verify), then checks the token's session
+    /// against the revocation set (see
+    /// [`with_revocations`](Authority::with_revocations)): logout anywhere
+    /// takes effect within the feed's delay, at about the cost of `verify`
+    /// (one hash probe under a read lock; no store access).
+    ///
+    /// **Fail closed.** The set is trusted only while its watermark is no
+    /// older than [`Policy::max_revocation_lag`]. When it is stale — the
+    /// feed is down or lagging, or never synchronised, or no set was given
+    /// — this does what [`verify_live`](Authority::verify_live) does: one
+    /// store read, and a store that cannot be read refuses with
+    /// [`Error::Store`]. An outage costs speed, never a revoked session's
+    /// acceptance.
+    ///
+    /// On the fresh path, a session that ran past its refresh window
+    /// without being revoked still passes until its access token's `exp`,
+    /// as with `verify`; the store path refuses it as `verify_live` does.
+    ///
+    /// # Errors
+    /// As `verify`; [`Error::SessionRevoked`] for a revoked session; on the
+    /// store path also those of `verify_live`.
+    #[cfg(feature = "std")]
+    pub async fn verify_fresh<Cl: DeserializeOwned>(
+        &self,
+        access_token: &str,
+    ) -> Result<AccessClaims<Cl>, Error> {
+        let now = self.clock.now();
+        let claims = access::verify::<Cl>(access_token, &self.keys, &self.policy, now)?;
+        if let Some(set) = &self.revocations {
+            let lag = self.policy.max_revocation_lag();
+            let fresh = set.read(|s| {
+                s.check(&claims.sid, &claims.sub, claims.iat)
+                    .map(|()| s.is_fresh(now, lag))
+            })?;
+            if fresh {
+                return Ok(claims);
+            }
+        }
+        self.check_live(claims, now).await
+    }
+
+    /// The store half of `verify_live`: the session of `claims` is active.
+    async fn check_live<Cl>(
+        &self,
+        claims: AccessClaims<Cl>,
+        now: UnixMillis,
+    ) -> Result<AccessClaims<Cl>, Error> {
         let record = self
             .store
             .get(&claims.sid)
@@ -280,14 +405,25 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             // Read after loading, so that a retry after a lost race decides
             // with a clock no older than the winner's write.
             let now = self.clock.now();
-            let decision = session::decide_refresh(
+            let decision = match session::decide_refresh(
                 current,
                 &token,
                 &self.keys,
                 &self.policy,
                 now,
                 claims.clone(),
-            )?;
+            ) {
+                Ok(decision) => decision,
+                Err(e) => {
+                    if self.events.is_enabled()
+                        && let Some(event) = session::refusal_event(&token, &e)
+                    {
+                        self.events.record(event);
+                    }
+                    return Err(e);
+                }
+            };
+            let events = self.events.is_enabled().then(|| decision.events(&token));
             let result = match decision {
                 RefreshDecision::Rotate {
                     next,
@@ -303,9 +439,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                     session,
                     refresh_token,
                     changed: false,
-                } => {
-                    return Ok(self.pair(&session, refresh_token, jti, now));
-                }
+                } => Ok(Ok(self.pair(&session, refresh_token, jti, now))),
                 RefreshDecision::Grace {
                     session,
                     refresh_token,
@@ -317,14 +451,21 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
                         .await
                         .map(|()| Ok(pair))
                 }
-                RefreshDecision::Revoke { next } => self
-                    .store
-                    .compare_and_swap(version, next)
-                    .await
-                    .map(|()| Err(Error::RefreshReused)),
+                RefreshDecision::Revoke { next } => {
+                    let (id, revoked) = (next.id, next.revoked);
+                    self.store.compare_and_swap(version, next).await.map(|()| {
+                        self.learn(id, revoked, now);
+                        Err(Error::RefreshReused)
+                    })
+                }
             };
             match result {
-                Ok(outcome) => return outcome,
+                Ok(outcome) => {
+                    for event in events.into_iter().flatten() {
+                        self.events.record(event);
+                    }
+                    return outcome;
+                }
                 Err(e) if e.is_conflict() => {}
                 Err(e) => return Err(e.into()),
             }
@@ -349,8 +490,17 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
             let Some(next) = session::decide_logout(&current, &token, now)? else {
                 return Ok(());
             };
+            let event = self
+                .events
+                .is_enabled()
+                .then(|| Event::revocation_of(&next));
+            let (id, revoked) = (next.id, next.revoked);
             match self.store.compare_and_swap(current.version, next).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.learn(id, revoked, now);
+                    self.emit(event.flatten());
+                    return Ok(());
+                }
                 Err(e) if e.is_conflict() => {}
                 Err(e) => return Err(e.into()),
             }
@@ -358,11 +508,19 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
         Err(StoreError::conflict().into())
     }
 
-    /// Revokes every active session of `subject` except `except` ("log out my
-    /// other devices"; `None` on password change). Returns how many it revoked.
+    /// Revokes every session of `subject` that is not revoked yet, except
+    /// `except` ("log out my other devices"; `None` on password change),
+    /// expired-looking ones included (another instance's clock may run
+    /// behind). Returns how many it revoked.
+    ///
+    /// A session it cannot revoke (its compare-and-swap keeps losing, or
+    /// the store fails on it) does not stop it: it goes on with the others
+    /// and reports the failures at the end.
     ///
     /// # Errors
-    /// [`Error::Store`]; sessions revoked before the failure stay revoked.
+    /// [`Error::Store`] when the sessions cannot be listed (nothing was
+    /// changed); [`Error::LogoutIncomplete`] when some sessions could not be
+    /// revoked — the others are, and calling it again finishes the job.
     pub async fn logout_all(
         &self,
         subject: &str,
@@ -370,30 +528,60 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     ) -> Result<usize, Error> {
         let now = self.clock.now();
         let mut revoked = 0;
+        let mut failed = 0;
+        let mut cause = None;
         for listed in self.store.list_by_subject(subject).await? {
             if Some(&listed.id) == except || listed.subject != subject {
                 continue;
             }
-            let mut current = listed;
-            let mut attempts = 0;
-            while let Some(next) = session::revoke(&current, now, RevokeReason::LogoutAll) {
-                match self.store.compare_and_swap(current.version, next).await {
-                    Ok(()) => {
-                        revoked += 1;
-                        break;
-                    }
-                    Err(e) if e.is_conflict() && attempts < MAX_ATTEMPTS => {
-                        attempts += 1;
-                        match self.store.get(&current.id).await? {
-                            Some(fresh) => current = fresh,
-                            None => break,
-                        }
-                    }
-                    Err(e) => return Err(e.into()),
+            match self.revoke_listed(listed, now).await {
+                Ok(true) => revoked += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    failed += 1;
+                    cause.get_or_insert(e);
                 }
             }
         }
-        Ok(revoked)
+        match cause {
+            None => Ok(revoked),
+            Some(cause) => Err(Error::LogoutIncomplete {
+                revoked,
+                failed,
+                cause,
+            }),
+        }
+    }
+
+    /// Revokes one listed session for `logout_all`, re-reading it after a
+    /// lost compare-and-swap: `Ok(true)` if this call revoked it, `Ok(false)`
+    /// if it was revoked or deleted meanwhile.
+    async fn revoke_listed(&self, listed: Session, now: UnixMillis) -> Result<bool, StoreError> {
+        let mut current = listed;
+        let mut attempts = 0;
+        while let Some(next) = session::revoke(&current, now, RevokeReason::LogoutAll) {
+            let event = self
+                .events
+                .is_enabled()
+                .then(|| Event::revocation_of(&next));
+            let (id, revoked) = (next.id, next.revoked);
+            match self.store.compare_and_swap(current.version, next).await {
+                Ok(()) => {
+                    self.learn(id, revoked, now);
+                    self.emit(event.flatten());
+                    return Ok(true);
+                }
+                Err(e) if e.is_conflict() && attempts < MAX_ATTEMPTS => {
+                    attempts += 1;
+                    match self.store.get(&current.id).await? {
+                        Some(fresh) => current = fresh,
+                        None => return Ok(false),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(false)
     }
 
     /// The active sessions of `subject`, oldest first.
@@ -421,7 +609,34 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     /// # Errors
     /// [`Error::Store`].
     pub async fn purge_expired(&self) -> Result<u64, Error> {
-        Ok(self.store.purge_expired(self.clock.now()).await?)
+        let count = self.store.purge_expired(self.clock.now()).await?;
+        if count > 0 && self.events.is_enabled() {
+            self.events.record(Event::Purged { count });
+        }
+        Ok(count)
+    }
+
+    /// Records a revocation this authority wrote in its own set (read your
+    /// own writes: the feed may deliver it later).
+    fn learn(&self, id: SessionId, revoked: Option<Revocation>, now: UnixMillis) {
+        #[cfg(feature = "std")]
+        if let (Some(set), Some(r)) = (&self.revocations, revoked) {
+            let notice = RevocationNotice {
+                session: id,
+                at: r.at,
+                reason: r.reason,
+            };
+            set.insert(notice, now);
+        }
+        #[cfg(not(feature = "std"))]
+        let _ = (id, revoked, now);
+    }
+
+    /// Reports `event`, if any (built only when the sink is enabled).
+    fn emit(&self, event: Option<Event>) {
+        if let Some(event) = event {
+            self.events.record(event);
+        }
     }
 
     async fn load(&self, id: &SessionId) -> Result<Session, Error> {
@@ -467,7 +682,7 @@ impl fmt::Debug for TokenPair {
     }
 }
 
-impl<S: fmt::Debug, C: fmt::Debug, R> fmt::Debug for Authority<S, C, R> {
+impl<S: fmt::Debug, C: fmt::Debug, R, E> fmt::Debug for Authority<S, C, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authority")
             .field("keys", &self.keys)

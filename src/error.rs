@@ -21,7 +21,8 @@ use crate::time::UnixMillis;
 ///   [`RefreshReused`](Error::RefreshReused));
 /// - the caller or the environment is at fault ([`InvalidKey`](Error::InvalidKey),
 ///   [`InvalidClaims`](Error::InvalidClaims), [`InvalidSubject`](Error::InvalidSubject),
-///   [`Random`](Error::Random), [`Store`](Error::Store)).
+///   [`Random`](Error::Random), [`Store`](Error::Store),
+///   [`LogoutIncomplete`](Error::LogoutIncomplete)).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -104,6 +105,18 @@ pub enum Error {
     Random,
     /// The session store failed or kept conflicting.
     Store(crate::store::error::StoreError),
+    /// [`logout_all`](crate::Authority::logout_all) revoked `revoked`
+    /// sessions but could not revoke `failed` others (their
+    /// compare-and-swap kept losing, or the store failed on them). Calling
+    /// it again finishes the job.
+    LogoutIncomplete {
+        /// How many sessions this call revoked.
+        revoked: usize,
+        /// How many it could not revoke.
+        failed: usize,
+        /// The store's error on the first one that failed.
+        cause: crate::store::error::StoreError,
+    },
 }
 
 /// What exactly was malformed.
@@ -178,6 +191,12 @@ impl fmt::Display for Error {
             ),
             Self::Random => f.write_str("the random source failed"),
             Self::Store(e) => write!(f, "session store: {e}"),
+            Self::LogoutIncomplete {
+                revoked, failed, ..
+            } => write!(
+                f,
+                "logout of all sessions incomplete: {revoked} revoked, {failed} could not be"
+            ),
         }
     }
 }
@@ -209,7 +228,7 @@ impl fmt::Display for RevokeReason {
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Self::Store(e) => Some(e),
+            Self::Store(e) | Self::LogoutIncomplete { cause: e, .. } => Some(e),
             _ => None,
         }
     }

@@ -19,11 +19,14 @@ pub mod client;
 mod ct;
 mod encoding;
 mod error;
+pub mod events;
 mod id;
 mod keys;
 mod policy;
 mod random;
 pub mod refresh;
+#[cfg(feature = "std")]
+pub mod revocation;
 pub mod session;
 pub mod store;
 #[cfg(feature = "testkit")]
@@ -33,12 +36,15 @@ mod time;
 pub use access::AccessClaims;
 pub use authority::{Authority, MAX_SUBJECT_LEN, TokenPair};
 pub use error::{Error, Malformed, RevokeReason};
+pub use events::{Event, EventSink, NoEvents};
 pub use id::SessionId;
 pub use keys::{KeyId, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
 pub use policy::Policy;
 pub use random::RandomSource;
 #[cfg(feature = "std")]
 pub use random::{OsRandom, SharedRng};
+#[cfg(feature = "std")]
+pub use revocation::{Revocations, SharedRevocations};
 pub use session::{Metadata, Revocation, Session, SessionInfo};
 #[cfg(feature = "std")]
 pub use store::{MemoryStore, SqlRow};

@@ -16,6 +16,7 @@ use core::time::Duration;
 /// | [`max_token_bytes`](Policy::max_token_bytes) | 8 KiB |
 /// | [`max_claims_bytes`](Policy::max_claims_bytes) | 4 KiB |
 /// | [`max_metadata_bytes`](Policy::max_metadata_bytes) | 4 KiB |
+/// | [`max_revocation_lag`](Policy::max_revocation_lag) | 1 second |
 ///
 /// ```
 /// use core::time::Duration;
@@ -40,6 +41,7 @@ pub struct Policy {
     max_token_bytes: usize,
     max_claims_bytes: usize,
     max_metadata_bytes: usize,
+    max_revocation_lag: Duration,
 }
 
 impl Default for Policy {
@@ -55,6 +57,7 @@ impl Default for Policy {
             max_token_bytes: 8 * 1024,
             max_claims_bytes: 4 * 1024,
             max_metadata_bytes: 4 * 1024,
+            max_revocation_lag: Duration::from_secs(1),
         }
     }
 }
@@ -179,6 +182,20 @@ impl Policy {
     #[must_use]
     pub fn with_max_metadata_bytes(mut self, max: usize) -> Self {
         self.max_metadata_bytes = max;
+        self
+    }
+
+    /// How stale a revocation set may be and still be trusted by
+    /// [`verify_fresh`](crate::Authority::verify_fresh): past it (feed down
+    /// or lagging) the check reads the store instead.
+    #[must_use]
+    pub fn max_revocation_lag(&self) -> Duration {
+        self.max_revocation_lag
+    }
+    /// Sets [`max_revocation_lag`](Policy::max_revocation_lag).
+    #[must_use]
+    pub fn with_max_revocation_lag(mut self, lag: Duration) -> Self {
+        self.max_revocation_lag = lag;
         self
     }
 }

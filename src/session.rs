@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::error::{Error, RevokeReason};
+use crate::events::Event;
 pub use crate::id::SessionId;
 use crate::keys::{KeyId, Keyring};
 use crate::policy::Policy;
@@ -256,8 +257,11 @@ pub fn decide_refresh(
 }
 
 /// Decides what a logout with `token` does: `Some(record)` to store, or
-/// `None` when there is nothing to change (already revoked or expired), which
-/// makes logout idempotent.
+/// `None` when there is nothing to change (already revoked), which makes
+/// logout idempotent.
+///
+/// An expired session is revoked too: an instance whose clock runs behind
+/// would otherwise still find it live and refresh it (DESIGN.md I3).
 ///
 /// Any authentic token of the session may log it out, spent ones included.
 ///
@@ -290,13 +294,30 @@ pub fn decide_logout(
 }
 
 /// The revoked record to store, or `None` when `session` is already revoked
-/// or expired at `now` (nothing to change).
+/// (nothing to change).
+///
+/// A session that looks expired at `now` is revoked all the same: another
+/// instance's clock may run behind this one and still see it live, and
+/// only a recorded revocation is final for every clock (DESIGN.md I3).
 #[must_use]
 pub fn revoke(session: &Session, now: UnixMillis, reason: RevokeReason) -> Option<Session> {
-    if session.revoked.is_some() || now >= session.expires_at() {
+    if session.revoked.is_some() {
         return None;
     }
     Some(revoked(session.clone(), now, reason))
+}
+
+/// The event of a refresh refused by [`decide_refresh`] with `error`, if
+/// that refusal is one worth reporting (an expired session).
+#[must_use]
+pub fn refusal_event(token: &RefreshToken, error: &Error) -> Option<Event> {
+    match error {
+        Error::SessionExpired { at } => Some(Event::RefreshRefusedExpired {
+            session: *token.session_id(),
+            expired_at: *at,
+        }),
+        _ => None,
+    }
 }
 
 /// Checks that `session` is live at `now`.
@@ -328,6 +349,38 @@ fn revoked(mut session: Session, now: UnixMillis, reason: RevokeReason) -> Sessi
     session.version = session.version.saturating_add(1);
     session.revoked = Some(Revocation { at: now, reason });
     session
+}
+
+impl RefreshDecision {
+    /// What this decision is, as the events to report once its write (if
+    /// any) succeeded: a [`Event::Refreshed`], or a [`Event::ReuseDetected`]
+    /// followed by its [`Event::Revoked`]. `presented` is the token the
+    /// decision was made on.
+    pub fn events(&self, presented: &RefreshToken) -> impl Iterator<Item = Event> + use<> {
+        let (first, second) = match self {
+            Self::Rotate { next, .. } => (refreshed(next, false), None),
+            Self::Grace { session, .. } => (refreshed(session, true), None),
+            Self::Revoke { next } => (
+                Event::ReuseDetected {
+                    subject: next.subject.clone(),
+                    session: next.id,
+                    presented_generation: presented.generation(),
+                    current_generation: next.generation,
+                },
+                Event::revocation_of(next),
+            ),
+        };
+        core::iter::once(first).chain(second)
+    }
+}
+
+fn refreshed(session: &Session, grace_replay: bool) -> Event {
+    Event::Refreshed {
+        subject: session.subject.clone(),
+        session: session.id,
+        generation: session.generation,
+        grace_replay,
+    }
 }
 
 impl fmt::Debug for Login {

@@ -134,7 +134,7 @@ fn for_every_fault<P>(
             assert_old_or_new(&old, &new, &e.state(), &ctx);
             match &r {
                 Ok(Some(pair)) => e.assert_recorded(pair, &ctx),
-                Err(Error::Store(_)) => {}
+                Err(Error::Store(_) | Error::LogoutIncomplete { .. }) => {}
                 _ => assert_eq!(kind(&r), kind(&want), "{ctx}: {r:?}"),
             }
             if fault == Fault::Conflict && faulted == support::Op::Cas {
@@ -365,4 +365,69 @@ fn persistent_conflicts_give_up_with_a_store_error() {
     assert_eq!(e.state(), before);
     let used = e.store.calls() - base;
     assert!(used < 200, "gave up after {used} calls");
+}
+
+#[test]
+fn logout_all_revokes_every_other_session_when_one_keeps_losing_its_swap() {
+    // Issue 12, finding 4: the first listed session loses every one of its
+    // compare-and-swaps; the sessions listed after it are revoked all the
+    // same, and the error says how many were and were not.
+    let e = env(&Policy::default());
+    for _ in 0..3 {
+        login(&e, "alice");
+    }
+    login(&e, "bob");
+    let base = e.store.calls();
+    // list, then (cas, get) × 16 and a 17th cas: all on the first session.
+    for k in 0..17 {
+        e.store.fault_at(base + 1 + 2 * k, Fault::Conflict);
+    }
+    let r = block_on(e.auth.logout_all("alice", None));
+    match &r {
+        Err(Error::LogoutIncomplete {
+            revoked: 2,
+            failed: 1,
+            cause,
+        }) => assert!(cause.is_conflict()),
+        other => panic!("{other:?}"),
+    }
+    let alice: Vec<Session> = support::snapshot(&e.store.inner, "alice");
+    assert_eq!(alice.iter().filter(|s| s.revoked.is_some()).count(), 2);
+    assert!(
+        support::snapshot(&e.store.inner, "bob")[0]
+            .revoked
+            .is_none(),
+        "another subject was touched"
+    );
+    // Calling it again finishes the job.
+    assert_eq!(block_on(e.auth.logout_all("alice", None)).unwrap(), 1);
+    let alice = support::snapshot(&e.store.inner, "alice");
+    assert!(alice.iter().all(|s| s.revoked.is_some()));
+}
+
+#[test]
+fn logout_all_goes_on_past_a_store_failure_on_one_session() {
+    let e = env(&Policy::default());
+    for _ in 0..3 {
+        login(&e, "alice");
+    }
+    let base = e.store.calls();
+    e.store.fault_at(base + 1, Fault::Fail);
+    let r = block_on(e.auth.logout_all("alice", None));
+    assert!(
+        matches!(
+            r,
+            Err(Error::LogoutIncomplete {
+                revoked: 2,
+                failed: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let revoked = support::snapshot(&e.store.inner, "alice")
+        .iter()
+        .filter(|s| s.revoked.is_some())
+        .count();
+    assert_eq!(revoked, 2);
 }

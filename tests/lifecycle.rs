@@ -505,3 +505,50 @@ fn authority_is_shareable_and_its_futures_are_send() {
     });
     assert!(refreshed.is_ok() && live.is_ok());
 }
+
+/// Two authorities over one store, `behind`'s clock 1 ms behind `ahead`'s,
+/// and a session that `ahead` sees expire (refresh_ttl 60 s) while
+/// `behind` still sees it live.
+fn skewed_at_expiry() -> (TestAuthority, TestAuthority, tokenlife::TokenPair) {
+    let policy = Policy::default().with_refresh_ttl(secs(60));
+    let (ahead, ahead_clock, store) = authority(policy.clone());
+    let (behind, behind_clock) = authority_with(keys(), policy, store, 8);
+    let pair = block_on(ahead.login("alice", &())).unwrap();
+    ahead_clock.advance(secs(60));
+    behind_clock.advance(secs(60) - ms(1));
+    (ahead, behind, pair)
+}
+
+/// What `behind` must see of a session revoked by `ahead`.
+fn assert_revoked_for_the_clock_behind(behind: &TestAuthority, pair: &tokenlife::TokenPair) {
+    block_on(async {
+        let refresh = behind.refresh(&pair.refresh_token).await;
+        assert!(
+            matches!(refresh, Err(Error::SessionRevoked { .. })),
+            "{refresh:?}"
+        );
+        let live = behind.verify_live::<()>(&pair.access_token).await;
+        assert!(
+            matches!(live, Err(Error::SessionRevoked { .. })),
+            "{live:?}"
+        );
+        assert_eq!(behind.sessions("alice").await.unwrap(), []);
+    });
+}
+
+#[test]
+fn logout_at_expiry_is_final_for_a_clock_one_ms_behind() {
+    // Issue 12, finding 3: `ahead` logs out at the instant it sees the
+    // session expire; before the fix it wrote nothing, and `behind`
+    // refreshed the session back to life.
+    let (ahead, behind, pair) = skewed_at_expiry();
+    block_on(ahead.logout(&pair.refresh_token)).unwrap();
+    assert_revoked_for_the_clock_behind(&behind, &pair);
+}
+
+#[test]
+fn logout_all_at_expiry_is_final_for_a_clock_one_ms_behind() {
+    let (ahead, behind, pair) = skewed_at_expiry();
+    assert_eq!(block_on(ahead.logout_all("alice", None)).unwrap(), 1);
+    assert_revoked_for_the_clock_behind(&behind, &pair);
+}

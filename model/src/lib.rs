@@ -24,9 +24,10 @@ use hmac::{KeyInit, Mac};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use tokenlife::refresh::RefreshToken;
+use tokenlife::store::RevocationFeed;
 use tokenlife::{
     Authority, Clock, Error, Keyring, ManualClock, MemoryStore, Policy, RevokeReason, Session,
-    SessionId, SessionStore, SharedRng, UnixMillis,
+    SessionId, SessionStore, SharedRevocations, SharedRng, UnixMillis,
 };
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -614,6 +615,9 @@ struct World {
     store: Arc<MemoryStore>,
     auth: Auth,
     foreign: Auth,
+    /// The revocation set `auth` checks in `verify_fresh`, fed by the
+    /// store's in-process feed (and by `auth`'s own revocations).
+    revocations: Arc<SharedRevocations>,
     /// Key ids in the keyring, signing key last.
     kids: Vec<String>,
     next_key: u32,
@@ -630,9 +634,12 @@ impl World {
     fn new(config: Config) -> Self {
         let clock = ManualClock::new(START);
         let store = Arc::new(MemoryStore::new());
+        let revocations = Arc::new(SharedRevocations::new(&config.policy()));
+        pollster::block_on(store.subscribe(&revocations, START)).unwrap();
         let auth = Authority::new(keyring(), config.policy(), store.clone())
             .with_clock(clock.clone())
-            .with_random(SharedRng::new(ChaCha20Rng::seed_from_u64(1)));
+            .with_random(SharedRng::new(ChaCha20Rng::seed_from_u64(1)))
+            .with_revocations(revocations.clone());
         let foreign = Authority::new(
             Keyring::new("k1", FOREIGN_SECRET).unwrap(),
             config.policy(),
@@ -646,6 +653,7 @@ impl World {
             store,
             auth,
             foreign,
+            revocations,
             kids: vec!["k1".into()],
             next_key: 2,
             sessions: Vec::new(),
@@ -778,6 +786,21 @@ impl World {
                         "verify (live: {live}) of {pick:?}: got {r:?}, model says {w:?} {ctx}"
                     ),
                 }
+                if !live {
+                    // The fresh verify, on a set its in-process feed keeps
+                    // complete: verify's answer, and a revoked session refused.
+                    let want = want.or(s.revoked.map(|(at, r)| Expect::SessionRevoked(at, r)));
+                    match (
+                        pollster::block_on(self.auth.verify_fresh::<()>(&token)),
+                        want,
+                    ) {
+                        (Ok(c), None) => assert_eq!(c.sid, s.id, "{ctx}"),
+                        (Err(e), Some(w)) if matches_expect(&e, w) => {}
+                        (r, w) => {
+                            panic!("verify_fresh of {pick:?}: got {r:?}, model says {w:?} {ctx}")
+                        }
+                    }
+                }
             }
             Op::Refresh { session, pick } => self.refresh(session, pick, now),
             Op::Logout { session, pick } => self.logout(session, pick, now),
@@ -788,7 +811,13 @@ impl World {
                     .map(|i| self.sessions[i].id);
                 let mut want = 0;
                 for s in &mut self.sessions {
-                    if s.subject == subject && Some(s.id) != except && s.active(now) {
+                    // Expired-looking sessions too: a revocation is recorded
+                    // whenever the session is not already revoked (issue 12, 3).
+                    if s.subject == subject
+                        && Some(s.id) != except
+                        && !s.purged
+                        && s.revoked.is_none()
+                    {
                         s.revoked = Some((now, RevokeReason::LogoutAll));
                         want += 1;
                     }
@@ -879,7 +908,8 @@ impl World {
             .with_clock(self.clock.clone())
             .with_random(SharedRng::new(ChaCha20Rng::seed_from_u64(
                 1000 + self.step as u64,
-            )));
+            )))
+            .with_revocations(self.revocations.clone());
     }
 
     /// The token to present for `pick`, what the model expects of it, and
@@ -1022,7 +1052,7 @@ impl World {
             assert!(matches!(r, Err(Error::UnknownKey)), "logout: {r:?} {ctx}");
         } else {
             assert!(r.is_ok(), "logout with an authentic token: {r:?} {ctx}");
-            if s.active(now) {
+            if !s.purged && s.revoked.is_none() {
                 s.revoked = Some((now, RevokeReason::Logout));
             }
         }

@@ -4,9 +4,12 @@
 //! - [`SessionStore`] — five operations with SQL-shaped promises;
 //! - [`StoreError`] — how a store fails, its driver's error kept as `source()`;
 //! - [`MemoryStore`] — the embedded default (feature `std`);
-//! - [`SqlRow`] — a session as SQL columns, shared by the SQL stores (feature `std`).
+//! - [`SqlRow`] — a session as SQL columns, shared by the SQL stores (feature `std`);
+//! - [`RevocationFeed`] — how a store pushes revocations to every instance (feature `std`).
 
 pub(crate) mod error;
+#[cfg(feature = "std")]
+mod feed;
 #[cfg(feature = "std")]
 mod memory;
 #[cfg(feature = "std")]
@@ -14,6 +17,8 @@ mod row;
 pub(crate) mod session_store;
 
 pub use error::{StoreError, StoreErrorKind};
+#[cfg(feature = "std")]
+pub use feed::RevocationFeed;
 #[cfg(feature = "std")]
 pub use memory::MemoryStore;
 #[cfg(feature = "std")]

@@ -5,6 +5,7 @@ mod record;
 mod subjects;
 
 use alloc::boxed::Box;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
 use std::collections::hash_map::RandomState;
@@ -15,8 +16,10 @@ use hashbrown::hash_table::Entry;
 
 use crate::id::SessionId;
 use crate::keys::KeyId;
+use crate::revocation::{RevocationNotice, SharedRevocations};
 use crate::session::Session;
 use crate::store::error::{StoreError, StoreErrorKind};
+use crate::store::feed::RevocationFeed;
 use crate::store::session_store::SessionStore;
 use crate::time::UnixMillis;
 use hash::id_hash;
@@ -62,6 +65,8 @@ pub struct MemoryStore {
     sessions: Box<[RwLock<Shard>]>,
     subjects: Box<[RwLock<SubjectIndex>]>,
     subject_hasher: RandomState,
+    /// The sets its [`RevocationFeed`] fills, inside each revoking write.
+    feeds: RwLock<Vec<Weak<SharedRevocations>>>,
 }
 
 /// One shard of sessions: records in a slab, found by id through an index
@@ -99,6 +104,7 @@ impl MemoryStore {
             sessions: (0..SHARDS).map(|_| RwLock::default()).collect(),
             subjects: (0..SHARDS).map(|_| RwLock::default()).collect(),
             subject_hasher: RandomState::new(),
+            feeds: RwLock::default(),
         }
     }
 
@@ -183,8 +189,62 @@ impl MemoryStore {
         if current.version != version || current.subject() != next.subject {
             return Err(StoreError::conflict());
         }
+        let revokes = current.revocation().is_none();
         current.update(&next, &mut shard.key_ids);
+        if revokes && let Some(notice) = RevocationNotice::of(&next) {
+            // Still under the shard's write lock: no reader of this session
+            // can see it revoked before every set knows.
+            self.publish(notice);
+        }
         Ok(())
+    }
+
+    /// Hands `notice` to every subscribed set (learnt at its own instant:
+    /// the store has no clock), forgetting sets that were dropped.
+    fn publish(&self, notice: RevocationNotice) {
+        let mut gone = false;
+        for feed in self
+            .feeds
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            match feed.upgrade() {
+                Some(set) => set.insert(notice, notice.at),
+                None => gone = true,
+            }
+        }
+        if gone {
+            self.feeds
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|f| f.strong_count() > 0);
+        }
+    }
+
+    fn subscribe_now(&self, set: &Arc<SharedRevocations>, now: UnixMillis) {
+        // Subscribed first, then scanned: a revocation committed meanwhile
+        // arrives twice, which the set ignores, and none is missed. No
+        // shard lock is held while the list is locked (writers lock in
+        // the other order).
+        self.feeds
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(set));
+        for shard in &self.sessions {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for record in shard.slab.chunks.iter().flatten() {
+                if let Some(r) = record.revocation() {
+                    let notice = RevocationNotice {
+                        session: record.id,
+                        at: r.at,
+                        reason: r.reason,
+                    };
+                    set.insert(notice, now);
+                }
+            }
+        }
+        set.write(crate::revocation::Revocations::mark_continuous);
     }
 
     fn list_now(&self, subject: &str) -> Vec<Session> {
@@ -323,6 +383,20 @@ impl SessionStore for MemoryStore {
 
     async fn purge_expired(&self, now: UnixMillis) -> Result<u64, StoreError> {
         Ok(self.purge_now(now))
+    }
+}
+
+/// In process and inside each revoking write: a set subscribed to a
+/// `MemoryStore` is complete at every instant (its watermark is
+/// [`Continuous`](crate::revocation::Watermark::Continuous)).
+impl RevocationFeed for MemoryStore {
+    async fn subscribe(
+        &self,
+        set: &Arc<SharedRevocations>,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.subscribe_now(set, now);
+        Ok(())
     }
 }
 

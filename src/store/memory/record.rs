@@ -167,6 +167,14 @@ impl Record {
         }
     }
 
+    /// Its revocation, unless it is vacant or not revoked.
+    pub(super) fn revocation(&self) -> Option<Revocation> {
+        (self.has(REVOKED) && !self.has(VACANT)).then(|| Revocation {
+            at: UnixMillis(self.revoked_at),
+            reason: reason_of(self.reason),
+        })
+    }
+
     pub(super) fn is_vacant(&self) -> bool {
         self.has(VACANT)
     }

@@ -6,8 +6,10 @@
 )]
 
 mod errors;
+mod feed;
 mod schema;
 mod store;
 
-pub use schema::{MIGRATION, TABLE};
+pub use feed::{HEARTBEAT, RESYNC_MARGIN};
+pub use schema::{CHANNEL, MIGRATION, TABLE};
 pub use store::{DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT, Options, PostgresStore};

@@ -25,7 +25,14 @@ CREATE TABLE IF NOT EXISTS tokenlife_sessions (
 );
 CREATE INDEX IF NOT EXISTS tokenlife_sessions_subject ON tokenlife_sessions (subject);
 CREATE INDEX IF NOT EXISTS tokenlife_sessions_expires_at ON tokenlife_sessions (expires_at);
+ALTER TABLE tokenlife_sessions ADD COLUMN IF NOT EXISTS revoked_at bigint;
+CREATE INDEX IF NOT EXISTS tokenlife_sessions_revoked_at ON tokenlife_sessions (revoked_at)
+    WHERE revoked_at IS NOT NULL;
 ";
+
+/// The channel the revocation feed `NOTIFY`s on and `LISTEN`s to. Its
+/// payload is `<session id> <revoked at, ms> <reason>`: no secret.
+pub const CHANNEL: &str = "tokenlife_revocations";
 
 /// [`MIGRATION`] behind a transaction-scoped advisory lock, sent as one
 /// simple query: its statements run in one implicit transaction, rolled
@@ -39,8 +46,8 @@ pub(crate) fn locked_migration() -> String {
 
 /// `INSERT … ON CONFLICT (id) DO NOTHING`: no row inserted is a conflict.
 pub(crate) const INSERT: &str = "\
-INSERT INTO tokenlife_sessions (id, subject, version, expires_at, record) \
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+INSERT INTO tokenlife_sessions (id, subject, version, expires_at, record, revoked_at) \
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
 
 /// A primary-key lookup.
 pub(crate) const GET: &str = "SELECT record FROM tokenlife_sessions WHERE id = $1";
@@ -48,8 +55,25 @@ pub(crate) const GET: &str = "SELECT record FROM tokenlife_sessions WHERE id = $
 /// The compare-and-swap: exactly one changed row is a win. The subject is
 /// compared too, so that a swap can never move a session to another subject.
 pub(crate) const COMPARE_AND_SWAP: &str = "\
-UPDATE tokenlife_sessions SET version = $3, expires_at = $4, record = $5 \
+UPDATE tokenlife_sessions SET version = $3, expires_at = $4, record = $5, revoked_at = $7 \
 WHERE id = $1 AND version = $2 AND subject = $6";
+
+/// The compare-and-swap that revokes: the same `UPDATE`, and a `NOTIFY`
+/// of the revocation ($8) if and only if it changed the row — one
+/// statement, so one transaction: a lost swap or a rollback notifies no
+/// one, and a committed revocation cannot be missed by a connected
+/// listener. Returns the changed-row count.
+pub(crate) const COMPARE_AND_SWAP_REVOKING: &str = "\
+WITH updated AS (\
+UPDATE tokenlife_sessions SET version = $3, expires_at = $4, record = $5, revoked_at = $7 \
+WHERE id = $1 AND version = $2 AND subject = $6 RETURNING 1), \
+notified AS (SELECT pg_notify('tokenlife_revocations', $8) FROM updated) \
+SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM notified)";
+
+/// The revocations a feed resynchronises from (by the partial index on
+/// `revoked_at`).
+pub(crate) const REVOKED_SINCE: &str = "\
+SELECT record FROM tokenlife_sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1";
 
 /// By the subject index; ordered so that listings are stable.
 pub(crate) const LIST_BY_SUBJECT: &str =
@@ -69,11 +93,18 @@ mod tests {
             INSERT,
             GET,
             COMPARE_AND_SWAP,
+            COMPARE_AND_SWAP_REVOKING,
+            REVOKED_SINCE,
             LIST_BY_SUBJECT,
             PURGE_EXPIRED,
         ] {
             assert!(sql.contains(TABLE), "{sql}");
         }
+    }
+
+    #[test]
+    fn the_revoking_swap_notifies_on_the_feed_channel() {
+        assert!(COMPARE_AND_SWAP_REVOKING.contains(&format!("pg_notify('{CHANNEL}'")));
     }
 
     #[test]

@@ -117,6 +117,8 @@ impl Options {
 /// The driver's error is the `source()`. Nothing panics.
 pub struct PostgresStore {
     pool: Pool,
+    /// For the revocation feed's own connection.
+    pub(crate) config: tokio_postgres::Config,
     runtime: Handle,
     /// The runtime behind `runtime` when the store started it.
     owned: Option<Runtime>,
@@ -206,7 +208,7 @@ impl PostgresStore {
             config.application_name("tokenlife");
         }
         let timeout = Some(options.timeout);
-        let pool = Pool::builder(Manager::new(config, NoTls))
+        let pool = Pool::builder(Manager::new(config.clone(), NoTls))
             .max_size(options.max_connections)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(timeout)
@@ -216,6 +218,7 @@ impl PostgresStore {
             .map_err(StoreError::backend)?;
         Ok(Self {
             pool,
+            config,
             runtime,
             owned,
             timeout: options.timeout,
@@ -230,6 +233,21 @@ impl PostgresStore {
         } else {
             self.run(|_client| async { Ok(()) }).await
         }
+    }
+
+    /// The runtime its tasks run on.
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// The pool (the feed stops when it is closed).
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The operation timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Runs `job` with a pooled connection, as a task on the store's
@@ -259,6 +277,7 @@ impl SessionStore for PostgresStore {
     /// `INSERT … ON CONFLICT (id) DO NOTHING`; no row inserted is a conflict.
     fn insert(&self, session: Session) -> impl Future<Output = Result<(), StoreError>> + Send {
         let row = Row::of(&session);
+        let revoked = revoked_at(&session);
         async move {
             let row = row?;
             self.run(move |client| async move {
@@ -272,6 +291,7 @@ impl SessionStore for PostgresStore {
                             &row.version,
                             &row.expires_at,
                             &row.record,
+                            &revoked,
                         ],
                     )
                     .await
@@ -299,7 +319,8 @@ impl SessionStore for PostgresStore {
     }
 
     /// `UPDATE … WHERE id = $1 AND version = $2 AND subject = $6`; anything
-    /// but exactly one changed row is a conflict.
+    /// but exactly one changed row is a conflict. A swap that revokes the
+    /// session also `NOTIFY`s the revocation feed, in the same statement.
     fn compare_and_swap(
         &self,
         expected_version: u64,
@@ -307,24 +328,41 @@ impl SessionStore for PostgresStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let row = Row::of(&next);
         let expected = Row::version_column(expected_version);
+        let revoked = revoked_at(&next);
+        let notice = crate::feed::payload(&next);
         async move {
             let row = row?;
             self.run(move |client| async move {
-                let statement = client.prepare_cached(schema::COMPARE_AND_SWAP).await;
-                let changed = client
-                    .execute(
-                        &statement.map_err(pg_error)?,
-                        &[
-                            &row.id,
-                            &expected,
-                            &row.version,
-                            &row.expires_at,
-                            &row.record,
-                            &row.subject.as_bytes(),
-                        ],
-                    )
-                    .await
-                    .map_err(pg_error)?;
+                let sql = match notice {
+                    Some(_) => schema::COMPARE_AND_SWAP_REVOKING,
+                    None => schema::COMPARE_AND_SWAP,
+                };
+                let statement = client.prepare_cached(sql).await.map_err(pg_error)?;
+                let subject = row.subject.as_bytes();
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+                    &row.id,
+                    &expected,
+                    &row.version,
+                    &row.expires_at,
+                    &row.record,
+                    &subject,
+                    &revoked,
+                ];
+                let changed = match &notice {
+                    Some(payload) => {
+                        params.push(payload);
+                        let counts = client
+                            .query_one(&statement, &params)
+                            .await
+                            .map_err(pg_error)?;
+                        let changed: i64 = counts.try_get(0).map_err(corrupt)?;
+                        u64::try_from(changed).unwrap_or(0)
+                    }
+                    None => client
+                        .execute(&statement, &params)
+                        .await
+                        .map_err(pg_error)?,
+                };
                 one_row(changed)
             })
             .await
@@ -397,6 +435,11 @@ fn decode(
 ) -> Result<Session, StoreError> {
     let json: &str = row.try_get(0).map_err(corrupt)?;
     Row::decode(json, belongs)
+}
+
+/// The `revoked_at` column of `session`.
+fn revoked_at(session: &Session) -> Option<i64> {
+    session.revoked.map(|r| Row::instant_column(r.at))
 }
 
 fn one_row(changed: u64) -> Result<(), StoreError> {

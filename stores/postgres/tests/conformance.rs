@@ -103,8 +103,13 @@ fn the_migration_is_idempotent_and_creates_the_indexes() {
         .into_iter()
         .filter_map(|mut r| r.remove(0))
         .collect();
-    assert_eq!(indexes.len(), 3, "{indexes:?}");
-    for column in ["(expires_at)", "(id)", "(subject)"] {
+    assert_eq!(indexes.len(), 4, "{indexes:?}");
+    for column in [
+        "(expires_at)",
+        "(id)",
+        "(revoked_at) WHERE (revoked_at IS NOT NULL)",
+        "(subject)",
+    ] {
         assert!(indexes.iter().any(|d| d.ends_with(column)), "{indexes:?}");
     }
 }
