@@ -41,7 +41,8 @@ pub enum Error {
     BadSignature,
     /// The token names a key id that the keyring does not hold.
     UnknownKey,
-    /// The JOSE header names an algorithm other than HS256 (including `none`).
+    /// The JOSE header names an algorithm other than the one of the key its
+    /// `kid` selects, or one tokenlife does not implement (including `none`).
     UnsupportedAlgorithm,
     /// An access token was presented where a refresh token was expected, or
     /// the reverse, or the JWT `typ` is not `at+jwt`.
@@ -93,6 +94,9 @@ pub enum Error {
     Random,
     /// The session store failed or kept conflicting.
     Store(crate::store::error::StoreError),
+    /// A JWKS document given to [`Verifier::from_jwks`](crate::Verifier::from_jwks)
+    /// was refused, for the reason given.
+    InvalidJwks(crate::jwks::JwksError),
 }
 
 /// What exactly was malformed.
@@ -137,7 +141,9 @@ impl fmt::Display for Error {
             }
             Self::BadSignature => f.write_str("token signature does not verify"),
             Self::UnknownKey => f.write_str("token names an unknown key id"),
-            Self::UnsupportedAlgorithm => f.write_str("token algorithm is not HS256"),
+            Self::UnsupportedAlgorithm => {
+                f.write_str("token algorithm is not the algorithm of its key")
+            }
             Self::WrongTokenType => f.write_str("wrong token type for this operation"),
             Self::Expired { at, now } => write!(f, "token expired at {at} (now {now})"),
             Self::NotYetValid { at, now } => {
@@ -158,6 +164,7 @@ impl fmt::Display for Error {
             Self::InvalidSubject => f.write_str("subject must be 1 to 1024 bytes"),
             Self::Random => f.write_str("the random source failed"),
             Self::Store(e) => write!(f, "session store: {e}"),
+            Self::InvalidJwks(why) => write!(f, "invalid JWKS: {why}"),
         }
     }
 }

@@ -20,6 +20,7 @@ mod ct;
 mod encoding;
 mod error;
 mod id;
+mod jwks;
 mod keys;
 mod policy;
 mod random;
@@ -29,12 +30,14 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod time;
+mod verifier;
 
 pub use access::AccessClaims;
 pub use authority::{Authority, MAX_SUBJECT_LEN, TokenPair};
 pub use error::{Error, Malformed, RevokeReason};
 pub use id::SessionId;
-pub use keys::{KeyId, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
+pub use jwks::{Jwk, Jwks, JwksError, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+pub use keys::{Algorithm, KeyId, KeyMaterial, KeyState, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
 pub use policy::Policy;
 pub use random::RandomSource;
 #[cfg(feature = "std")]
@@ -46,3 +49,4 @@ pub use store::{SessionStore, StoreError, StoreErrorKind};
 #[cfg(feature = "std")]
 pub use time::SystemClock;
 pub use time::{Clock, ManualClock, UnixMillis};
+pub use verifier::{PublicKey, Verifier};
