@@ -47,8 +47,12 @@
 //! assert_eq!(keys.signing_key_id().as_str(), "2026-12");
 //! assert!(matches!(keys.state("2026-11"), Some(KeyState::Retired { .. })));
 //! // Its access tokens have all expired an access lifetime later; its
-//! // refresh tokens a refresh lifetime later, and then `prune` drops it.
-//! let later = t0.saturating_add(policy.refresh_ttl()).saturating_add(policy.leeway());
+//! // refresh tokens a refresh lifetime (and the reuse grace) later, and
+//! // then `prune` drops it.
+//! let later = t0
+//!     .saturating_add(policy.refresh_ttl())
+//!     .saturating_add(policy.reuse_grace())
+//!     .saturating_add(policy.leeway());
 //! assert_eq!(keys.prune(later, &policy), 1);
 //! assert_eq!(keys.key_ids().count(), 1);
 //! # }
