@@ -398,3 +398,18 @@ impl NowMillis for tokenlife::ManualClock {
         self.now()
     }
 }
+
+#[test]
+fn a_verifier_is_shared_across_threads() {
+    fn send_sync<T: Send + Sync + 'static>(_: &T) {}
+    let keys = keyring(Algorithm::ES256);
+    let v = Verifier::from_jwks(&keys.jwks(START).to_json(), policy()).unwrap();
+    send_sync(&v);
+    send_sync(&keys);
+    let v = std::sync::Arc::new(v);
+    let t = {
+        let v = v.clone();
+        std::thread::spawn(move || v.key_ids().count())
+    };
+    assert_eq!(t.join().unwrap(), 1);
+}
