@@ -1405,39 +1405,53 @@ mod asymmetric {
     fn ed25519_signature_with_a_small_order_r() {
         // R = the identity (order 1) and S = k·a: the cofactorless equation
         // [S]B = R + [k]A holds, so a plain `verify` accepts it;
-        // `verify_strict` refuses small-order R, and so do we.
+        // `verify_strict` refuses small-order R, and so do we. Likewise the
+        // identity's non-canonical encoding (x = −0), and S + L.
+        use ed25519_dalek::Verifier as _;
         let fx = fx();
         let input = format!("{}.{}", ed_header(), b64(fx.claims()));
-        let mut r = [0u8; 32];
-        r[0] = 1;
-        let a = ed_public();
-        let k = reduce(
-            &sha2::Sha512::new()
-                .chain_update(r)
-                .chain_update(a)
-                .chain_update(input.as_bytes())
-                .finalize(),
-        );
         let h = sha2::Sha512::digest(ED_SEED);
         let mut scalar = [0u8; 32];
         scalar.copy_from_slice(&h[..32]);
         scalar[0] &= 248;
         scalar[31] &= 127;
         scalar[31] |= 64;
-        let s = mul_mod(k, reduce(&scalar));
-        let mut sig = [0u8; 64];
-        sig[..32].copy_from_slice(&r);
-        sig[32..].copy_from_slice(&bytes(s));
-        use ed25519_dalek::Verifier as _;
-        let plain = ed_key().verifying_key().verify(
-            input.as_bytes(),
-            &ed25519_dalek::Signature::from_bytes(&sig),
-        );
-        assert!(
-            plain.is_ok(),
-            "the control: a cofactorless verify accepts it"
-        );
-        rejects_access!(fx, format!("{input}.{}", b64(sig)), Error::BadSignature);
+        let a = reduce(&scalar);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut negative_zero = identity;
+        negative_zero[31] = 0x80;
+        for (r, canonical) in [(identity, true), (negative_zero, false)] {
+            let k = reduce(
+                &sha2::Sha512::new()
+                    .chain_update(r)
+                    .chain_update(ed_public())
+                    .chain_update(input.as_bytes())
+                    .finalize(),
+            );
+            let s = mul_mod(k, a);
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig[32..].copy_from_slice(&bytes(s));
+            let plain = ed_key().verifying_key().verify(
+                input.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            );
+            assert_eq!(
+                plain.is_ok(),
+                canonical,
+                "the control: a cofactorless verify accepts the canonical one"
+            );
+            let strict = ed_key().verifying_key().verify_strict(
+                input.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            );
+            assert!(strict.is_err());
+            rejects_access!(fx, format!("{input}.{}", b64(sig)), Error::BadSignature);
+            let mut plus_l = sig;
+            plus_l[32..].copy_from_slice(&bytes(add(s, L)));
+            rejects_access!(fx, format!("{input}.{}", b64(plus_l)), Error::BadSignature);
+        }
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub(crate) struct AccessKey {
 pub(crate) enum VerifyKey {
     /// HS256 verifies with the secret that signs.
     Hs256(HmacSha256),
+    /// Never of small order: every place that builds one refuses weak keys
+    /// (a key derived from a seed is in the prime-order subgroup).
     #[cfg(feature = "eddsa")]
     EdDSA(ed25519_dalek::VerifyingKey),
     #[cfg(feature = "es256")]
@@ -162,9 +164,19 @@ impl AccessKey {
             }
             #[cfg(feature = "eddsa")]
             VerifyKey::EdDSA(key) => {
+                use ed25519_dalek::Verifier as _;
                 let sig: [u8; 64] = encoding::decode_array(sig_b64)?;
-                let sig = ed25519_dalek::Signature::from_bytes(&sig);
-                key.verify_strict(signed, &sig)
+                let (r, s) = sig.split_at(32);
+                // `verify_strict`'s checks, without its decompression of R:
+                // S < L (also whatever features the graph unifies onto
+                // ed25519-dalek), R none of the eight small-order points
+                // (a non-canonical R never equals the recomputed one, which
+                // `verify` compares bytewise), and the key not of small
+                // order (refused wherever a key is built).
+                if !ed25519_scalar_is_canonical(s) || ED25519_SMALL_ORDER.iter().any(|p| p == r) {
+                    return Err(Error::BadSignature);
+                }
+                key.verify(signed, &ed25519_dalek::Signature::from_bytes(&sig))
                     .map_err(|_| Error::BadSignature)
             }
             #[cfg(feature = "es256")]
@@ -250,8 +262,87 @@ impl SignatureBytes {
     }
 }
 
+/// The canonical encodings of the eight points of small order of
+/// edwards25519 (the torsion subgroup): the identity, the point of order 2,
+/// the two of order 4 and the four of order 8.
+#[cfg(feature = "eddsa")]
+const ED25519_SMALL_ORDER: [[u8; 32]; 8] = {
+    let mut order8_a = [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ];
+    let mut order8_b = [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ];
+    let (a, b) = (order8_a, order8_b);
+    order8_a[31] |= 0x80;
+    order8_b[31] |= 0x80;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order2 = [0xff; 32];
+    order2[0] = 0xec;
+    order2[31] = 0x7f;
+    let order4 = [0u8; 32];
+    let mut order4_neg = [0u8; 32];
+    order4_neg[31] = 0x80;
+    [
+        identity, order2, order4, order4_neg, a, order8_a, b, order8_b,
+    ]
+};
+
+/// Whether the little-endian `s` is below the group order L (RFC 8032 §5.1.7).
+#[cfg(feature = "eddsa")]
+fn ed25519_scalar_is_canonical(s: &[u8]) -> bool {
+    // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    // Compare from the most significant byte down; not secret, so not constant-time.
+    s.iter().rev().cmp(L.iter().rev()) == core::cmp::Ordering::Less
+}
+
 pub(crate) fn hs256(key: &HmacSha256, signing_input: &[u8]) -> [u8; 32] {
     let mut mac = key.clone();
     mac.update(signing_input);
     mac.finalize().into_bytes().into()
+}
+
+#[cfg(all(test, feature = "eddsa"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_small_order_list_is_the_whole_torsion_subgroup() {
+        // Eight distinct encodings, each of a point of small order: as the
+        // subgroup has exactly eight points, the list is complete.
+        for (i, p) in ED25519_SMALL_ORDER.iter().enumerate() {
+            let key = ed25519_dalek::VerifyingKey::from_bytes(p).unwrap();
+            assert!(key.is_weak(), "{i}");
+            assert!(ED25519_SMALL_ORDER[..i].iter().all(|q| q != p), "{i}");
+        }
+    }
+
+    #[test]
+    fn only_scalars_below_the_order_are_canonical() {
+        let mut l = [0u8; 32];
+        l[..16].copy_from_slice(&[
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14,
+        ]);
+        l[31] = 0x10;
+        assert!(!ed25519_scalar_is_canonical(&l));
+        let mut below = l;
+        below[0] -= 1;
+        assert!(ed25519_scalar_is_canonical(&below));
+        assert!(ed25519_scalar_is_canonical(&[0; 32]));
+        assert!(!ed25519_scalar_is_canonical(&[0xff; 32]));
+        let mut high = [0u8; 32];
+        high[31] = 0x10;
+        high[16] = 1;
+        assert!(!ed25519_scalar_is_canonical(&high));
+    }
 }
