@@ -104,6 +104,11 @@ fn smoke() {
     let next = block_on(auth.refresh(&pairs[1].refresh_token)).expect("refresh");
     assert_ne!(next.refresh_token, pairs[1].refresh_token);
     block_on(auth.logout(&next.refresh_token)).expect("logout");
+    let mut ops = Vec::new();
+    push_asymmetric_ops(&mut ops);
+    for op in &mut ops {
+        op.batch();
+    }
     println!("compare: smoke run passed (run `cargo bench --bench compare` to measure)");
 }
 
@@ -236,6 +241,7 @@ fn main() {
         }));
     }
     push_store_ops(&mut ops, "", &small, &small_pairs, 3);
+    push_asymmetric_ops(&mut ops);
     let mut phase1 = measure(ops, rounds, batch);
 
     // Phase 2: the 1M-session store beside a 1k one, for how refresh and
@@ -352,6 +358,56 @@ fn main() {
         );
     }
 
+    println!();
+    println!(
+        "{:<36} {:>12}  {:>28}  {:>10}",
+        "asymmetric", "median", "vs jsonwebtoken (same run)", "vs floor"
+    );
+    for alg in ["EdDSA", "ES256"] {
+        let n = |what: &str| format!("{alg} {what}");
+        let rows = [
+            (
+                n("sign"),
+                Some((n("jsonwebtoken::encode"), "encode")),
+                Some(n("sign floor")),
+            ),
+            (
+                n("verify"),
+                Some((n("jsonwebtoken::decode"), "decode")),
+                Some(n("verify floor")),
+            ),
+            (
+                n("Verifier::verify"),
+                Some((n("jsonwebtoken::decode"), "decode")),
+                Some(n("verify floor")),
+            ),
+            (n("jsonwebtoken::encode"), None, Some(n("sign floor"))),
+            (n("jsonwebtoken::decode"), None, Some(n("verify floor"))),
+            (n("sign floor"), None, None),
+            (n("verify floor"), None, None),
+        ];
+        for (name, peer, floor) in rows {
+            let peer_col = match peer {
+                Some((p, short)) => format!("{:.2}× {short}", ratio(&name, &p)),
+                None => String::from("—"),
+            };
+            let floor_col =
+                floor.map_or(String::from("—"), |f| format!("{:.2}×", ratio(&name, &f)));
+            println!(
+                "{:<36} {:>9.0} ns  {:>28}  {:>10}",
+                name,
+                med(&name),
+                peer_col,
+                floor_col
+            );
+        }
+    }
+    println!(
+        "{:<36} {:>9.0} ns",
+        "Verifier::from_jwks, 3 keys",
+        med("Verifier::from_jwks, 3 keys")
+    );
+
     let (one, two, scaling) = refresh_scaling(rounds.min(15));
     println!();
     println!(
@@ -369,7 +425,7 @@ fn main() {
     );
 
     let speedup = 1.0 / ratio("verify", "jsonwebtoken::decode");
-    let checks = [
+    let mut checks = vec![
         (
             format!("verify {speedup:.1}× faster than decode (≥5)"),
             speedup >= 5.0,
@@ -408,6 +464,20 @@ fn main() {
             scaling >= 1.7,
         ),
     ];
+    for alg in ["EdDSA", "ES256"] {
+        let r = ratio(&format!("{alg} verify"), &format!("{alg} verify floor"));
+        checks.push((format!("{alg} verify {r:.2}× floor (≤1.1)"), r <= 1.1));
+        let r = ratio(
+            &format!("{alg} verify"),
+            &format!("{alg} jsonwebtoken::decode"),
+        );
+        checks.push((format!("{alg} verify {r:.2}× decode (<1)"), r < 1.0));
+        let r = ratio(
+            &format!("{alg} sign"),
+            &format!("{alg} jsonwebtoken::encode"),
+        );
+        checks.push((format!("{alg} sign {r:.2}× encode (<1)"), r < 1.0));
+    }
     let met = checks.iter().filter(|c| c.1).count();
     let line: Vec<String> = checks
         .iter()
@@ -471,6 +541,93 @@ fn push_store_ops(
     ops.push(Op::prepared(name("logout"), prepare, move || {
         let pair = ready.borrow_mut().pop().expect("prepared");
         block_on(a.logout(&pair.refresh_token)).expect("logout");
+    }));
+}
+
+/// EdDSA and ES256: our sign and verify (through `Authority` and through a
+/// `Verifier` of the published JWKS) beside jsonwebtoken's encode and
+/// decode of the same token and beside the signature crates' own sign and
+/// strict verify over the same signing input; and `Verifier::from_jwks`.
+fn push_asymmetric_ops(ops: &mut Vec<Op>) {
+    use tokenlife::{Algorithm, Clock as _, SystemClock, Verifier};
+    let name = |alg: Algorithm, what: &str| -> &'static str {
+        Box::leak(format!("{alg} {what}").into_boxed_str())
+    };
+    let now = SystemClock.now();
+    for alg in [Algorithm::EdDSA, Algorithm::ES256] {
+        let auth = Arc::new(asymmetric_authority(alg));
+        let pair = block_on(auth.login(&subject(1), &role())).expect("login");
+        let token = pair.access_token.clone();
+        let claims: AccessClaims<Role> = auth.verify(&token).expect("verify");
+        let keys = auth.keyring().clone();
+        let peer = Rc::new(Peer::asymmetric(alg, &keys));
+        assert_eq!(
+            peer.decode(&token).sub,
+            claims.sub,
+            "the peer reads our token"
+        );
+        let peer_claims = jwt_claims(&claims);
+        let session = block_on(tokenlife::SessionStore::get(auth.store(), &pair.session_id))
+            .expect("store")
+            .expect("the session");
+        let verifier = Verifier::from_jwks(&keys.jwks(now).to_json(), policy()).expect("jwks");
+        let input = signing_input(&token).as_bytes().to_vec();
+        let sig = signature_bytes(&token);
+
+        let (a, t) = (auth.clone(), token.clone());
+        let (signer, p) = (auth.clone(), policy());
+        ops.push(Op::new(name(alg, "sign"), move || {
+            let k = signer.keyring();
+            black_box(tokenlife::access::sign(
+                k,
+                &p,
+                black_box(&session),
+                [7; 16],
+                now,
+            ));
+        }));
+        ops.push(Op::new(name(alg, "verify"), move || {
+            black_box(a.verify::<Role>(black_box(&t)).expect("verify"));
+        }));
+        let t = token.clone();
+        ops.push(Op::new(name(alg, "Verifier::verify"), move || {
+            black_box(verifier.verify::<Role>(black_box(&t), now).expect("verify"));
+        }));
+        let p = peer.clone();
+        ops.push(Op::new(name(alg, "jsonwebtoken::encode"), move || {
+            black_box(p.encode(black_box(&peer_claims)));
+        }));
+        let (p, t) = (peer.clone(), token.clone());
+        ops.push(Op::new(name(alg, "jsonwebtoken::decode"), move || {
+            black_box(p.decode(black_box(&t)));
+        }));
+        if alg == Algorithm::EdDSA {
+            let floor = Rc::new(Ed25519Floor::new());
+            let sig = ed25519_dalek::Signature::from_bytes(&sig);
+            assert!(floor.verify(&input, &sig));
+            let (f, i) = (floor.clone(), input.clone());
+            ops.push(Op::new(name(alg, "sign floor"), move || {
+                black_box(f.sign(black_box(&i)));
+            }));
+            ops.push(Op::new(name(alg, "verify floor"), move || {
+                assert!(floor.verify(black_box(&input), black_box(&sig)));
+            }));
+        } else {
+            let floor = Rc::new(P256Floor::new());
+            let sig = p256::ecdsa::Signature::from_slice(&sig).expect("r ‖ s");
+            assert!(floor.verify(&input, &sig));
+            let (f, i) = (floor.clone(), input.clone());
+            ops.push(Op::new(name(alg, "sign floor"), move || {
+                black_box(f.sign(black_box(&i)));
+            }));
+            ops.push(Op::new(name(alg, "verify floor"), move || {
+                assert!(floor.verify(black_box(&input), black_box(&sig)));
+            }));
+        }
+    }
+    let jwks = three_key_jwks();
+    ops.push(Op::new("Verifier::from_jwks, 3 keys", move || {
+        black_box(Verifier::from_jwks(black_box(&jwks), policy()).expect("jwks"));
     }));
 }
 

@@ -42,7 +42,8 @@ pub enum Error {
     BadSignature,
     /// The token names a key id that the keyring does not hold.
     UnknownKey,
-    /// The JOSE header names an algorithm other than HS256 (including `none`).
+    /// The JOSE header names an algorithm other than the one of the key its
+    /// `kid` selects, or one tokenlife does not implement (including `none`).
     UnsupportedAlgorithm,
     /// An access token was presented where a refresh token was expected, or
     /// the reverse, or the JWT `typ` is not `at+jwt`.
@@ -117,6 +118,9 @@ pub enum Error {
         /// The store's error on the first one that failed.
         cause: crate::store::error::StoreError,
     },
+    /// A JWKS document given to [`Verifier::from_jwks`](crate::Verifier::from_jwks)
+    /// was refused, for the reason given.
+    InvalidJwks(crate::jwks::JwksError),
 }
 
 /// What exactly was malformed.
@@ -161,7 +165,9 @@ impl fmt::Display for Error {
             }
             Self::BadSignature => f.write_str("token signature does not verify"),
             Self::UnknownKey => f.write_str("token names an unknown key id"),
-            Self::UnsupportedAlgorithm => f.write_str("token algorithm is not HS256"),
+            Self::UnsupportedAlgorithm => {
+                f.write_str("token algorithm is not the algorithm of its key")
+            }
             Self::WrongTokenType => f.write_str("wrong token type for this operation"),
             Self::Expired { at, now } => write!(f, "token expired at {at} (now {now})"),
             Self::NotYetValid { at, now } => {
@@ -197,6 +203,7 @@ impl fmt::Display for Error {
                 f,
                 "logout of all sessions incomplete: {revoked} revoked, {failed} could not be"
             ),
+            Self::InvalidJwks(why) => write!(f, "invalid JWKS: {why}"),
         }
     }
 }

@@ -21,6 +21,7 @@ mod encoding;
 mod error;
 pub mod events;
 mod id;
+mod jwks;
 mod keys;
 mod policy;
 mod random;
@@ -32,13 +33,15 @@ pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod time;
+mod verifier;
 
 pub use access::AccessClaims;
 pub use authority::{Authority, MAX_SUBJECT_LEN, TokenPair};
 pub use error::{Error, Malformed, RevokeReason};
 pub use events::{Event, EventSink, NoEvents};
 pub use id::SessionId;
-pub use keys::{KeyId, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
+pub use jwks::{Jwk, Jwks, JwksError, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+pub use keys::{Algorithm, KeyId, KeyMaterial, KeyState, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
 pub use policy::Policy;
 pub use random::RandomSource;
 #[cfg(feature = "std")]
@@ -52,6 +55,7 @@ pub use store::{SessionStore, StoreError, StoreErrorKind};
 #[cfg(feature = "std")]
 pub use time::SystemClock;
 pub use time::{Clock, ManualClock, UnixMillis};
+pub use verifier::{PublicKey, Verifier};
 
 // The long-form pages of docs/, compiled and run as doctests.
 #[cfg(doctest)]

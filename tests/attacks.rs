@@ -1132,3 +1132,518 @@ fn limit_max_claims_bytes_is_inclusive() {
     assert_eq!(fx.store.calls(), calls, "refused claims reached the store");
     assert_eq!(support::snapshot(&fx.store.inner, "carol"), carol);
 }
+
+// ---- asymmetric keys: algorithm confusion, header keys, malleability -------
+//
+// The fixture's keyring gains an EdDSA key `ed` (verify-only) and an ES256
+// key `ec` (next), from private keys the rows hold, so that a row can sign
+// whatever it likes with the real keys. `k1` (HS256) still signs the session.
+
+#[cfg(all(feature = "eddsa", feature = "es256"))]
+mod asymmetric {
+    use super::*;
+    use sha2::Digest as _;
+    use tokenlife::{KeyMaterial, KeyState, Verifier};
+
+    const ED_SEED: [u8; 32] = [0x5e; 32];
+    const EC_SCALAR: [u8; 32] = [0x3c; 32];
+
+    /// The order of the Ed25519 group, little-endian.
+    const L: [u64; 4] = [
+        0x5812631a5cf5d3ed,
+        0x14def9dea2f79cd6,
+        0,
+        0x1000000000000000,
+    ];
+    /// The order of P-256, big-endian.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+
+    fn fx() -> Fx {
+        let fx = fixture();
+        let mut keys = fx.auth.keyring().clone();
+        keys.add(
+            KeyMaterial::with_ed25519_key("ed", OTHER_SECRET, &ED_SEED).unwrap(),
+            KeyState::VerifyOnly,
+        )
+        .unwrap();
+        keys.add_next(KeyMaterial::with_p256_key("ec", OTHER_SECRET, &EC_SCALAR).unwrap())
+            .unwrap();
+        let (auth, _clock) =
+            support::authority_with(keys, fx.auth.policy().clone(), fx.store.clone(), 11);
+        Fx { auth, ..fx }
+    }
+
+    fn ed_key() -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&ED_SEED)
+    }
+
+    fn ec_key() -> p256::ecdsa::SigningKey {
+        p256::ecdsa::SigningKey::from_slice(&EC_SCALAR).unwrap()
+    }
+
+    fn ed_header() -> String {
+        b64(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"ed"}"#)
+    }
+
+    fn ec_header() -> String {
+        b64(r#"{"alg":"ES256","typ":"at+jwt","kid":"ec"}"#)
+    }
+
+    impl Fx {
+        /// `header.payload` signed with the Ed25519 key, and the raw signature.
+        fn ed_signed(&self, header_b64: &str) -> (String, [u8; 64]) {
+            use ed25519_dalek::Signer as _;
+            let input = format!("{header_b64}.{}", b64(self.claims()));
+            let sig = ed_key().sign(input.as_bytes()).to_bytes();
+            (input, sig)
+        }
+
+        /// `header.payload` signed with the P-256 key (low s), and `r ‖ s`.
+        fn ec_signed(&self, header_b64: &str) -> (String, [u8; 64]) {
+            use p256::ecdsa::signature::Signer as _;
+            let input = format!("{header_b64}.{}", b64(self.claims()));
+            let sig: p256::ecdsa::Signature = ec_key().sign(input.as_bytes());
+            let sig = sig.normalize_s().unwrap_or(sig);
+            (input, sig.to_bytes().into())
+        }
+
+        fn jwk_json(&self, kid: &str) -> String {
+            let jwks = self.auth.keyring().jwks(support::START);
+            serde_json::to_string(jwks.keys.iter().find(|k| k.kid == kid).unwrap()).unwrap()
+        }
+    }
+
+    fn ed_public() -> [u8; 32] {
+        ed_key().verifying_key().to_bytes()
+    }
+
+    fn ec_public() -> Vec<u8> {
+        ec_key()
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
+    }
+
+    fn pem(spki_prefix: &[u8], key: &[u8]) -> String {
+        let der = [spki_prefix, key].concat();
+        format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            STANDARD.encode(der)
+        )
+    }
+
+    fn ed_pem() -> String {
+        pem(
+            &[
+                0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+            ],
+            &ed_public(),
+        )
+    }
+
+    fn ec_pem() -> String {
+        let prefix = [
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+        ];
+        pem(&prefix, &ec_public())
+    }
+
+    /// An HS256 token naming key `kid`, its MAC keyed with `key`.
+    fn hs256_naming(fx: &Fx, kid: &str, key: &[u8]) -> String {
+        let input = format!(
+            "{}.{}",
+            b64(format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#)),
+            b64(fx.claims())
+        );
+        format!("{input}.{}", hs256(key, &input))
+    }
+
+    #[test]
+    fn control_tokens_signed_with_the_asymmetric_keys_are_accepted() {
+        let fx = fx();
+        let (input, sig) = fx.ed_signed(&ed_header());
+        assert!(
+            fx.auth
+                .verify::<()>(&format!("{input}.{}", b64(sig)))
+                .is_ok()
+        );
+        let (input, sig) = fx.ec_signed(&ec_header());
+        assert!(
+            fx.auth
+                .verify::<()>(&format!("{input}.{}", b64(sig)))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn hs256_keyed_with_the_public_key_bytes() {
+        let fx = fx();
+        rejects_access!(
+            fx,
+            hs256_naming(&fx, "ed", &ed_public()),
+            Error::UnsupportedAlgorithm
+        );
+        rejects_access!(
+            fx,
+            hs256_naming(&fx, "ec", &ec_public()),
+            Error::UnsupportedAlgorithm
+        );
+    }
+
+    #[test]
+    fn hs256_keyed_with_the_jwk_json() {
+        let fx = fx();
+        for kid in ["ed", "ec"] {
+            let key = fx.jwk_json(kid);
+            rejects_access!(
+                fx,
+                hs256_naming(&fx, kid, key.as_bytes()),
+                Error::UnsupportedAlgorithm
+            );
+        }
+    }
+
+    #[test]
+    fn hs256_keyed_with_the_pem() {
+        let fx = fx();
+        rejects_access!(
+            fx,
+            hs256_naming(&fx, "ed", ed_pem().as_bytes()),
+            Error::UnsupportedAlgorithm
+        );
+        rejects_access!(
+            fx,
+            hs256_naming(&fx, "ec", ec_pem().as_bytes()),
+            Error::UnsupportedAlgorithm
+        );
+    }
+
+    #[test]
+    fn alg_none_naming_an_asymmetric_key() {
+        let fx = fx();
+        for kid in ["ed", "ec"] {
+            let h = b64(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
+            let t = format!("{h}.{}.", b64(fx.claims()));
+            rejects_access!(fx, t, Error::UnsupportedAlgorithm);
+        }
+    }
+
+    #[test]
+    fn alg_other_than_the_keys_algorithm() {
+        let fx = fx();
+        // EdDSA signatures under the HS256 key's and the ES256 key's kid.
+        for kid in ["k1", "ec"] {
+            let h = b64(format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{kid}"}}"#));
+            let (input, sig) = fx.ed_signed(&h);
+            rejects_access!(
+                fx,
+                format!("{input}.{}", b64(sig)),
+                Error::UnsupportedAlgorithm
+            );
+        }
+        // ES256 under the EdDSA key's.
+        let h = b64(r#"{"alg":"ES256","typ":"at+jwt","kid":"ed"}"#);
+        let (input, sig) = fx.ec_signed(&h);
+        rejects_access!(
+            fx,
+            format!("{input}.{}", b64(sig)),
+            Error::UnsupportedAlgorithm
+        );
+    }
+
+    #[test]
+    fn header_members_that_carry_or_point_at_a_key() {
+        let fx = fx();
+        let jwk = fx.jwk_json("ed");
+        for member in [
+            format!(r#""jwk":{jwk}"#),
+            r#""jku":"https://evil.example/jwks.json""#.to_owned(),
+            r#""x5u":"https://evil.example/cert.pem""#.to_owned(),
+            r#""x5c":["MIIB"]"#.to_owned(),
+            r#""jwk":null"#.to_owned(),
+            r#""crit":["b64"]"#.to_owned(),
+        ] {
+            let h = b64(format!(
+                r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"ed",{member}}}"#
+            ));
+            let (input, sig) = fx.ed_signed(&h);
+            rejects_access!(
+                fx,
+                format!("{input}.{}", b64(sig)),
+                Error::Malformed(Malformed::Header)
+            );
+            // And under the HMAC key.
+            let t = fx.jwt(
+                &format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"k1",{member}}}"#),
+                &fx.claims(),
+            );
+            rejects_access!(fx, t, Error::Malformed(Malformed::Header));
+        }
+    }
+
+    #[test]
+    fn ed25519_signature_with_s_plus_l() {
+        // S and S + L are the same scalar; only the canonical one (S < L) is
+        // accepted (RFC 8032 §5.1.7), so a token has one signature.
+        let fx = fx();
+        let (input, sig) = fx.ed_signed(&ed_header());
+        let mut s = limbs(&sig[32..]);
+        s = add(s, L);
+        let mut forged = sig;
+        forged[32..].copy_from_slice(&bytes(s));
+        assert_ne!(forged, sig);
+        rejects_access!(fx, format!("{input}.{}", b64(forged)), Error::BadSignature);
+    }
+
+    #[test]
+    fn ed25519_signature_with_a_small_order_r() {
+        // R = the identity (order 1) and S = k·a: the cofactorless equation
+        // [S]B = R + [k]A holds, so a plain `verify` accepts it;
+        // `verify_strict` refuses small-order R, and so do we. Likewise the
+        // identity's non-canonical encoding (x = −0), and S + L.
+        use ed25519_dalek::Verifier as _;
+        let fx = fx();
+        let input = format!("{}.{}", ed_header(), b64(fx.claims()));
+        let h = sha2::Sha512::digest(ED_SEED);
+        let mut scalar = [0u8; 32];
+        scalar.copy_from_slice(&h[..32]);
+        scalar[0] &= 248;
+        scalar[31] &= 127;
+        scalar[31] |= 64;
+        let a = reduce(&scalar);
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut negative_zero = identity;
+        negative_zero[31] = 0x80;
+        for (r, canonical) in [(identity, true), (negative_zero, false)] {
+            let k = reduce(
+                &sha2::Sha512::new()
+                    .chain_update(r)
+                    .chain_update(ed_public())
+                    .chain_update(input.as_bytes())
+                    .finalize(),
+            );
+            let s = mul_mod(k, a);
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r);
+            sig[32..].copy_from_slice(&bytes(s));
+            let plain = ed_key().verifying_key().verify(
+                input.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            );
+            assert_eq!(
+                plain.is_ok(),
+                canonical,
+                "the control: a cofactorless verify accepts the canonical one"
+            );
+            let strict = ed_key().verifying_key().verify_strict(
+                input.as_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            );
+            assert!(strict.is_err());
+            rejects_access!(fx, format!("{input}.{}", b64(sig)), Error::BadSignature);
+            let mut plus_l = sig;
+            plus_l[32..].copy_from_slice(&bytes(add(s, L)));
+            rejects_access!(fx, format!("{input}.{}", b64(plus_l)), Error::BadSignature);
+        }
+    }
+
+    #[test]
+    fn es256_signature_der_encoded() {
+        let fx = fx();
+        let (input, sig) = fx.ec_signed(&ec_header());
+        let der = der(&sig);
+        assert!(der.len() >= 8 && der.len() <= 72);
+        rejects_access!(fx, format!("{input}.{}", b64(&der)), Error::BadSignature);
+    }
+
+    #[test]
+    fn es256_signature_of_the_wrong_length() {
+        let fx = fx();
+        let (input, sig) = fx.ec_signed(&ec_header());
+        rejects_access!(
+            fx,
+            format!("{input}.{}", b64(&sig[..63])),
+            Error::BadSignature
+        );
+        rejects_access!(
+            fx,
+            format!("{input}.{}", b64([&sig[..], &[0]].concat())),
+            Error::BadSignature
+        );
+        rejects_access!(
+            fx,
+            format!("{input}.{}", b64([&[0], &sig[..]].concat())),
+            Error::BadSignature
+        );
+        // r or s zero, or not below the order.
+        let mut zero_s = sig;
+        zero_s[32..].fill(0);
+        rejects_access!(fx, format!("{input}.{}", b64(zero_s)), Error::BadSignature);
+        let mut big_r = sig;
+        big_r[..32].copy_from_slice(&N);
+        rejects_access!(fx, format!("{input}.{}", b64(big_r)), Error::BadSignature);
+    }
+
+    #[test]
+    fn es256_signature_with_high_s() {
+        // (r, n − s) is as valid as (r, s) to ECDSA. We only ever sign low s,
+        // so refusing high s costs our tokens nothing and gives each of them
+        // one signature; a foreign signer that does not normalise has half
+        // its tokens refused (see tests/interop.rs).
+        use p256::ecdsa::signature::Verifier as _;
+        let fx = fx();
+        let (input, sig) = fx.ec_signed(&ec_header());
+        let mut high = sig;
+        high[32..].copy_from_slice(&sub_be(&N, &sig[32..]));
+        let twin = p256::ecdsa::Signature::from_slice(&high).unwrap();
+        assert!(
+            ec_key()
+                .verifying_key()
+                .verify(input.as_bytes(), &twin)
+                .is_ok(),
+            "the control: p256 accepts the high-s twin"
+        );
+        rejects_access!(fx, format!("{input}.{}", b64(high)), Error::BadSignature);
+    }
+
+    #[test]
+    fn a_jwks_with_private_members_duplicate_kids_or_mixed_use() {
+        use tokenlife::JwksError;
+        let fx = fx();
+        let doc = fx.auth.keyring().jwks(support::START).to_json();
+        let read = |text: &str| match Verifier::from_jwks(text, Policy::default()) {
+            Err(Error::InvalidJwks(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        assert!(Verifier::from_jwks(&doc, Policy::default()).is_ok());
+        let with_d = doc.replacen(r#""kid":"ed""#, r#""kid":"ed","d":"AAAA""#, 1);
+        assert_eq!(read(&with_d), JwksError::PrivateMember);
+        let dup = doc.replacen(r#""kid":"ec""#, r#""kid":"ed""#, 1);
+        assert_eq!(read(&dup), JwksError::DuplicateKeyId);
+        let mixed = doc.replacen(r#""use":"sig""#, r#""use":"enc""#, 1);
+        assert_eq!(read(&mixed), JwksError::WrongUse);
+    }
+
+    // A little arithmetic on 256-bit numbers (little-endian u64 limbs).
+
+    fn limbs(le: &[u8]) -> [u64; 4] {
+        core::array::from_fn(|i| u64::from_le_bytes(le[8 * i..8 * i + 8].try_into().unwrap()))
+    }
+
+    fn bytes(x: [u64; 4]) -> [u8; 32] {
+        let mut out = [0; 32];
+        for (i, limb) in x.iter().enumerate() {
+            out[8 * i..8 * i + 8].copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+
+    fn add(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+        let mut out = [0; 4];
+        let mut carry = 0u128;
+        for i in 0..4 {
+            let s = u128::from(a[i]) + u128::from(b[i]) + carry;
+            out[i] = s as u64;
+            carry = s >> 64;
+        }
+        out
+    }
+
+    fn sub(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+        let mut out = [0; 4];
+        let mut borrow = 0i128;
+        for i in 0..4 {
+            let d = i128::from(a[i]) - i128::from(b[i]) - borrow;
+            out[i] = d as u64;
+            borrow = i128::from(d < 0);
+        }
+        out
+    }
+
+    fn at_least(a: [u64; 4], b: [u64; 4]) -> bool {
+        a.iter().rev().cmp(b.iter().rev()) != core::cmp::Ordering::Less
+    }
+
+    fn add_mod(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+        let s = add(a, b);
+        if at_least(s, L) { sub(s, L) } else { s }
+    }
+
+    /// A little-endian number of any length, mod L (bit by bit: slow, plain).
+    fn reduce(le: &[u8]) -> [u64; 4] {
+        let mut r = [0; 4];
+        for byte in le.iter().rev() {
+            for bit in (0..8).rev() {
+                r = add_mod(r, r);
+                if byte >> bit & 1 == 1 {
+                    r = add_mod(r, [1, 0, 0, 0]);
+                }
+            }
+        }
+        r
+    }
+
+    fn mul_mod(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+        let mut r = [0; 4];
+        for limb in b.iter().rev() {
+            for bit in (0..64).rev() {
+                r = add_mod(r, r);
+                if limb >> bit & 1 == 1 {
+                    r = add_mod(r, a);
+                }
+            }
+        }
+        r
+    }
+
+    /// `a − b` for 32-byte big-endian numbers, `a ≥ b`.
+    fn sub_be(a: &[u8], b: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut borrow = 0i16;
+        for i in (0..32).rev() {
+            let d = i16::from(a[i]) - i16::from(b[i]) - borrow;
+            out[i] = d.rem_euclid(256) as u8;
+            borrow = i16::from(d < 0);
+        }
+        out
+    }
+
+    /// The DER `SEQUENCE { INTEGER r, INTEGER s }` of a raw `r ‖ s`.
+    fn der(sig: &[u8; 64]) -> Vec<u8> {
+        let int = |x: &[u8]| {
+            let x = &x[x.iter().position(|&b| b != 0).unwrap_or(31)..];
+            let mut v = vec![0x02];
+            let pad = x[0] >= 0x80;
+            v.push((x.len() + usize::from(pad)) as u8);
+            if pad {
+                v.push(0);
+            }
+            v.extend_from_slice(x);
+            v
+        };
+        let body = [int(&sig[..32]), int(&sig[32..])].concat();
+        [vec![0x30, body.len() as u8], body].concat()
+    }
+}
+
+#[test]
+fn a_null_crit_header_is_refused() {
+    // RFC 7515 §4.1.11: `crit`, when present, is a non-empty array; we
+    // understand no extension, so any `crit` member at all is refused —
+    // `null` and `[]` included, not read as absent.
+    let fx = fixture();
+    for crit in ["null", "[]", "{}", "\"exp\""] {
+        let t = fx.jwt(
+            &format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"k1","crit":{crit}}}"#),
+            &fx.claims(),
+        );
+        rejects_access!(fx, t, Error::Malformed(Malformed::Header));
+    }
+}

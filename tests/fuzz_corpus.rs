@@ -255,3 +255,54 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     );
     out
 }
+
+#[test]
+fn jwks_corpus_passes() {
+    replay("jwks", checks::check_jwks);
+    // The control: the reference seed's token really verifies, so the
+    // fuzzer starts behind the signature.
+    let doc = checks::jwks_keyring().jwks(checks::START).to_json();
+    let verifier = tokenlife::Verifier::from_jwks(&doc, tokenlife::Policy::default()).unwrap();
+    let token = checks::jwks_token(Some(r#"{"role":"editor"}"#.into()));
+    assert!(verifier.verify::<()>(&token, checks::START).is_ok());
+}
+
+/// The `jwks` seeds: the reference keyring's JWKS with real tokens, and the
+/// documents `Verifier::from_jwks` must refuse.
+#[test]
+#[ignore = "writes fuzz/corpus/jwks; run by hand"]
+fn write_jwks_seed_corpus() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/jwks");
+    fs::create_dir_all(&dir).unwrap();
+    for (name, data) in jwks_seeds() {
+        fs::write(dir.join(format!("seed-{name}")), data).unwrap();
+    }
+}
+
+fn jwks_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let doc = checks::jwks_keyring().jwks(checks::START).to_json();
+    let token = checks::jwks_token(Some(r#"{"role":"editor"}"#.into()));
+    let with = |d: &str, t: &[u8]| [d.as_bytes(), b"\0", t].concat();
+    let edit = |from: &str, to: &str| doc.replacen(from, to, 1).into_bytes();
+    let (h, p, _) = {
+        let mut parts = token.split('.');
+        (parts.next().unwrap(), parts.next().unwrap(), parts.next())
+    };
+    vec![
+        ("reference", doc.clone().into_bytes()),
+        ("reference-token", with(&doc, token.as_bytes())),
+        ("reference-signed-claims", with(&doc, b"\x01{\"role\":\"editor\",\"n\":[1,2]}")),
+        ("reference-signed-bad-claims", with(&doc, b"\x01{\"sub\":1}")),
+        ("reference-alg-none", with(&doc, format!("{h}.{p}.").as_bytes())),
+        ("private-d", edit(r#""kid":"e1""#, r#""kid":"e1","d":"AAAA""#)),
+        ("private-null-d", edit(r#""kid":"e1""#, r#""kid":"e1","d":null"#)),
+        ("duplicate-kid", edit(r#""kid":"p1""#, r#""kid":"e1""#)),
+        ("mixed-use", edit(r#""use":"sig""#, r#""use":"enc""#)),
+        ("alg-mismatch", edit(r#""alg":"EdDSA""#, r#""alg":"ES256""#)),
+        ("weak-key", br#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","kid":"w"}]}"#.to_vec()),
+        ("oct", br#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h","alg":"HS256"}]}"#.to_vec()),
+        ("rsa", br#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"r"}]}"#.to_vec()),
+        ("empty-set-token", with(r#"{"keys":[]}"#, token.as_bytes())),
+        ("not-json", b"{\"keys\":[".to_vec()),
+    ]
+}

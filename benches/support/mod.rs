@@ -256,3 +256,143 @@ fn gcd(a: usize, b: usize) -> usize {
 }
 
 pub const SHORT: Duration = Duration::from_millis(300);
+
+// ---- EdDSA and ES256 --------------------------------------------------------
+
+/// The Ed25519 private key of the asymmetric benches.
+pub const ED25519_SEED: [u8; 32] = [0x42; 32];
+/// The P-256 private key of the asymmetric benches.
+pub const P256_SCALAR: [u8; 32] = [0x24; 32];
+
+/// A keyring signing `alg` (EdDSA or ES256) under [`KEY_ID`], from the
+/// bench private keys.
+pub fn asymmetric_keyring(alg: tokenlife::Algorithm) -> Keyring {
+    let key = match alg {
+        tokenlife::Algorithm::EdDSA => {
+            tokenlife::KeyMaterial::with_ed25519_key(KEY_ID, MASTER, &ED25519_SEED)
+        }
+        _ => tokenlife::KeyMaterial::with_p256_key(KEY_ID, MASTER, &P256_SCALAR),
+    };
+    Keyring::from_key(key.expect("valid key"))
+}
+
+/// An authority over an empty store signing `alg`.
+pub fn asymmetric_authority(alg: tokenlife::Algorithm) -> Auth {
+    Authority::new(asymmetric_keyring(alg), policy(), MemoryStore::new())
+        .with_clock(clock())
+        .with_random(fast_rng())
+}
+
+/// A JWKS of three keys: two Ed25519, one P-256.
+pub fn three_key_jwks() -> String {
+    use tokenlife::{Algorithm, KeyMaterial};
+    let mut keys = asymmetric_keyring(Algorithm::EdDSA);
+    keys.add_next(KeyMaterial::derive(Algorithm::EdDSA, "next", &[3; 32]).expect("key"))
+        .expect("new id");
+    keys.add_next(KeyMaterial::derive(Algorithm::ES256, "ec", &[4; 32]).expect("key"))
+        .expect("new id");
+    keys.jwks(SystemClock.now()).to_json()
+}
+
+/// PKCS#8 DER of the bench Ed25519 key (RFC 8410), as jsonwebtoken reads it.
+fn ed25519_pkcs8() -> Vec<u8> {
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&ED25519_SEED);
+    der
+}
+
+/// PKCS#8 DER of the bench P-256 key (RFC 5915 in RFC 5208).
+fn p256_pkcs8() -> Vec<u8> {
+    let mut der = vec![
+        0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+        0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x04, 0x27, 0x30, 0x25,
+        0x02, 0x01, 0x01, 0x04, 0x20,
+    ];
+    der.extend_from_slice(&P256_SCALAR);
+    der
+}
+
+impl Peer {
+    /// `jsonwebtoken` for `alg`, its decoding key taken from our JWKS.
+    pub fn asymmetric(alg: tokenlife::Algorithm, keys: &Keyring) -> Self {
+        let (jwt_alg, encoding) = match alg {
+            tokenlife::Algorithm::EdDSA => (
+                jsonwebtoken::Algorithm::EdDSA,
+                jsonwebtoken::EncodingKey::from_ed_der(&ed25519_pkcs8()),
+            ),
+            _ => (
+                jsonwebtoken::Algorithm::ES256,
+                jsonwebtoken::EncodingKey::from_ec_der(&p256_pkcs8()),
+            ),
+        };
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(&keys.jwks(SystemClock.now()).to_json()).expect("a JWKS");
+        let decoding =
+            jsonwebtoken::DecodingKey::from_jwk(set.find(KEY_ID).expect("our key")).expect("jwk");
+        let mut peer = Self::new(&[0; 32]);
+        peer.header.alg = jwt_alg;
+        peer.validation.algorithms = vec![jwt_alg];
+        peer.encoding = encoding;
+        peer.decoding = decoding;
+        peer
+    }
+}
+
+/// The floor of EdDSA: ed25519-dalek's own sign and `verify_strict`.
+pub struct Ed25519Floor {
+    key: ed25519_dalek::SigningKey,
+    public: ed25519_dalek::VerifyingKey,
+}
+
+impl Ed25519Floor {
+    pub fn new() -> Self {
+        let key = ed25519_dalek::SigningKey::from_bytes(&ED25519_SEED);
+        let public = key.verifying_key();
+        Self { key, public }
+    }
+
+    pub fn sign(&self, input: &[u8]) -> ed25519_dalek::Signature {
+        use ed25519_dalek::Signer as _;
+        self.key.sign(input)
+    }
+
+    pub fn verify(&self, input: &[u8], sig: &ed25519_dalek::Signature) -> bool {
+        self.public.verify_strict(input, sig).is_ok()
+    }
+}
+
+/// The floor of ES256: p256's own sign and verify.
+pub struct P256Floor {
+    key: p256::ecdsa::SigningKey,
+    public: p256::ecdsa::VerifyingKey,
+}
+
+impl P256Floor {
+    pub fn new() -> Self {
+        let key = p256::ecdsa::SigningKey::from_slice(&P256_SCALAR).expect("a scalar");
+        let public = *key.verifying_key();
+        Self { key, public }
+    }
+
+    pub fn sign(&self, input: &[u8]) -> p256::ecdsa::Signature {
+        use p256::ecdsa::signature::Signer as _;
+        self.key.sign(input)
+    }
+
+    pub fn verify(&self, input: &[u8], sig: &p256::ecdsa::Signature) -> bool {
+        use p256::ecdsa::signature::Verifier as _;
+        self.public.verify(input, sig).is_ok()
+    }
+}
+
+/// The raw signature of a JWT (its third segment, decoded).
+pub fn signature_bytes(token: &str) -> [u8; 64] {
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&token[token.rfind('.').expect("a JWT") + 1..])
+        .expect("base64url");
+    sig.try_into().expect("64 bytes")
+}

@@ -1137,3 +1137,134 @@ pub fn run_model(config: Config, ops: &[Op]) {
         w.check_store();
     }
 }
+
+// ---------------------------------------------------------------------------
+// jwks
+// ---------------------------------------------------------------------------
+
+/// The keyring whose JWKS the `jwks` seeds publish: an EdDSA signing key
+/// `e1` and an ES256 next key `p1`.
+pub fn jwks_keyring() -> Keyring {
+    use tokenlife::{Algorithm, KeyMaterial};
+    let mut keys = Keyring::with_algorithm(Algorithm::EdDSA, "e1", SECRET).unwrap();
+    keys.add_next(KeyMaterial::derive(Algorithm::ES256, "p1", FOREIGN_SECRET).unwrap())
+        .unwrap();
+    keys
+}
+
+/// An access token of [`jwks_keyring`] at [`START`] whose payload carries
+/// `claims` (a JSON object's text, taken as it is) beside the registered claims.
+pub fn jwks_token(claims: Option<String>) -> String {
+    let keys = jwks_keyring();
+    let policy = Policy::default();
+    let login = tokenlife::session::Login {
+        id: SessionId::from_bytes([1; 16]),
+        subject: "alice".into(),
+        claims,
+        metadata: Default::default(),
+        secret: [2; 32].into(),
+    };
+    let (record, _) = tokenlife::session::start(&keys, &policy, login, START);
+    tokenlife::access::sign(&keys, &policy, &record, [3; 16], START).token
+}
+
+/// Feeds `data` to `Verifier::from_jwks`, then to verification.
+///
+/// `data` is a JWKS document, optionally followed by a NUL and a token part.
+/// Token part starting with byte 1: the rest is application claims, signed
+/// into a real EdDSA token of [`jwks_keyring`]; otherwise the token as text.
+///
+/// Checked: a document is accepted only if it is a set of OKP/EC keys with
+/// distinct valid kids, `use` `sig` if any, and no private member; a
+/// refusal is an `InvalidJwks`; an accepted token names one of the set's
+/// keys and has not expired; and a verifier of [`jwks_keyring`]'s own JWKS
+/// answers every token exactly as the keyring does.
+pub fn check_jwks(data: &[u8]) {
+    use tokenlife::{MAX_JWKS_BYTES, Verifier};
+    const PRIVATE: [&str; 8] = ["d", "k", "p", "q", "dp", "dq", "qi", "oth"];
+    let (doc, token) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    };
+    let doc = String::from_utf8_lossy(doc);
+    let policy = Policy::default();
+    let read = Verifier::from_jwks(&doc, policy.clone());
+    let value: Option<serde_json::Value> = serde_json::from_str(&doc).ok();
+    let listed = value
+        .as_ref()
+        .and_then(|v| v.get("keys"))
+        .and_then(|k| k.as_array());
+    if let Some(keys) = listed
+        && keys
+            .iter()
+            .any(|k| PRIVATE.iter().any(|m| k.get(m).is_some()))
+    {
+        assert!(read.is_err(), "accepted a JWKS with a private member");
+    }
+    if doc.len() > MAX_JWKS_BYTES {
+        assert!(read.is_err(), "accepted an over-long JWKS");
+    }
+    let verifier = match read {
+        Err(e) => {
+            assert!(matches!(e, Error::InvalidJwks(_)), "{e:?}");
+            assert!(e.to_string().len() < 80);
+            return;
+        }
+        Ok(v) => v,
+    };
+    // serde_json's `Value` refuses some JSON that a reader ignoring unknown
+    // members accepts (a number beyond f64 in such a member): no oracle then.
+    let Some(keys) = listed else {
+        return;
+    };
+    let ids: Vec<String> = verifier.key_ids().map(|k| k.to_string()).collect();
+    assert_eq!(keys.len(), ids.len());
+    for (k, id) in keys.iter().zip(&ids) {
+        assert_eq!(k["kid"].as_str(), Some(id.as_str()));
+        assert!(matches!(k["kty"].as_str(), Some("OKP" | "EC")), "{k}");
+        if let Some(u) = k.get("use") {
+            assert_eq!(u.as_str(), Some("sig"));
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "accepted duplicate kids");
+    let again = Verifier::from_jwks(&doc, policy.clone()).unwrap();
+    assert!(
+        again
+            .key_ids()
+            .map(|k| k.to_string())
+            .eq(ids.iter().cloned())
+    );
+
+    let Some(token) = token else {
+        return;
+    };
+    let token = match token.split_first() {
+        Some((1, claims)) => jwks_token(Some(String::from_utf8_lossy(claims).into_owned())),
+        _ => String::from_utf8_lossy(token).into_owned(),
+    };
+    let got = verifier.verify::<serde_json::Value>(&token, START);
+    match &got {
+        Ok(claims) => {
+            assert!(claims.exp > START);
+            let header = token.split('.').next().unwrap_or_default();
+            let header: serde_json::Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+            let kid = header["kid"].as_str().unwrap();
+            assert!(verifier.knows_key(kid));
+        }
+        Err(e) => check_token_error(e, token.len(), policy.max_token_bytes()),
+    }
+    let reference = jwks_keyring();
+    if doc == reference.jwks(START).to_json() {
+        let by_keyring =
+            tokenlife::access::verify::<serde_json::Value>(&token, &reference, &policy, START);
+        assert_eq!(
+            got.as_ref().map_err(ToString::to_string),
+            by_keyring.as_ref().map_err(ToString::to_string),
+            "the verifier of a keyring's JWKS disagrees with the keyring"
+        );
+    }
+}

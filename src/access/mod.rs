@@ -1,22 +1,24 @@
-//! Access tokens: HS256 JWTs (RFC 7519) with `typ: at+jwt` (RFC 9068).
+//! Access tokens: JWTs (RFC 7519) with `typ: at+jwt` (RFC 9068), signed
+//! HS256, EdDSA or ES256 as the signing key's [`Algorithm`](crate::Algorithm) says.
 //!
 //! [`verify`] checks, in this order, and stops at the first failure: the
 //! length, the shape (three segments of canonical base64url), the JOSE header
-//! (`alg` must be `HS256`, `typ` must be `at+jwt`, `kid` must name a key),
-//! the signature (constant-time), then the claims (`exp`, `nbf`, `iss`, `aud`).
-//! Nothing of the payload is parsed before the signature has verified.
+//! (`kid` must name a key that verifies now, `alg` must be that key's
+//! algorithm, `typ` must be `at+jwt`, no `crit`, `jwk`, `jku`, `x5u` or
+//! `x5c`), the signature (by the key, constant-time for HS256), then the
+//! claims (`exp`, `nbf`, `iss`, `aud`). Nothing of the payload is parsed
+//! before the signature has verified. [`Verifier`](crate::Verifier) runs the
+//! very same function over its public keys.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use hmac::Mac;
 use serde::de::DeserializeOwned;
 
-use crate::ct;
 use crate::encoding;
 use crate::error::{Error, Malformed};
 use crate::id::SessionId;
-use crate::keys::{KeyEntry, Keyring};
+use crate::keys::{AccessKey, Keyring};
 use crate::policy::Policy;
 use crate::refresh;
 use crate::session::Session;
@@ -113,16 +115,16 @@ pub fn sign(
     }
     json.push(b"}");
     let json = json.as_bytes();
-    let header = entry.jwt_header.as_bytes();
+    let header = entry.access.jwt_header.as_bytes();
     let mut token = Vec::with_capacity(
-        header.len() + 1 + encoding::encoded_len(json.len()) + 1 + encoding::encoded_len(32),
+        header.len() + 1 + encoding::encoded_len(json.len()) + 1 + entry.access.signature_b64_len(),
     );
     token.extend_from_slice(header);
     token.push(b'.');
     encoding::encode_into_vec(json, &mut token);
-    let sig = mac_of(entry, &token);
+    let sig = entry.signer.sign(&token);
     token.push(b'.');
-    encoding::encode_into_vec(&sig, &mut token);
+    encoding::encode_into_vec(sig.as_bytes(), &mut token);
     // Header, base64url and dots are ASCII, so this cannot fail.
     let token = String::from_utf8(token).unwrap_or_default();
     SignedAccess {
@@ -145,6 +147,31 @@ pub fn verify<C: DeserializeOwned>(
     policy: &Policy,
     now: UnixMillis,
 ) -> Result<AccessClaims<C>, Error> {
+    verify_with(token, keyring, policy, now)
+}
+
+/// The keys a token may be verified with at an instant: a keyring's keys
+/// whose state verifies then, or a [`Verifier`](crate::Verifier)'s public keys.
+pub(crate) trait VerificationKeys {
+    /// The keys that verify at `now`.
+    fn verifying(&self, now: UnixMillis) -> impl Iterator<Item = &AccessKey>;
+}
+
+impl VerificationKeys for Keyring {
+    fn verifying(&self, now: UnixMillis) -> impl Iterator<Item = &AccessKey> {
+        self.entries()
+            .filter(move |k| k.state.verifies_at(now))
+            .map(|k| &k.access)
+    }
+}
+
+/// [`verify`] over any [`VerificationKeys`]: the one verification path.
+pub(crate) fn verify_with<C: DeserializeOwned, K: VerificationKeys + ?Sized>(
+    token: &str,
+    keys: &K,
+    policy: &Policy,
+    now: UnixMillis,
+) -> Result<AccessClaims<C>, Error> {
     let max = policy.max_token_bytes();
     if token.len() > max {
         return Err(Error::TooLarge {
@@ -156,10 +183,10 @@ pub fn verify<C: DeserializeOwned>(
         return Err(Error::WrongTokenType);
     }
     let bytes = token.as_bytes();
-    let known = Split::known(keyring, bytes);
+    let known = Split::known(keys, bytes, now);
     let parts = match known {
         Some(parts) => parts,
-        None => Split::any(keyring, bytes)?,
+        None => Split::any(keys, bytes, now)?,
     };
     match verify_parts(&parts, policy, now) {
         // `Split::known` leaves a dot in the payload for base64 decoding to
@@ -179,20 +206,12 @@ fn verify_parts<C: DeserializeOwned>(
     now: UnixMillis,
 ) -> Result<AccessClaims<C>, Error> {
     let Split {
-        entry,
+        key,
         signed,
         payload: payload_b64,
         signature: sig_b64,
     } = *parts;
-    if sig_b64.len() != encoding::encoded_len(32) {
-        // Decode anyway so that bad characters are reported as such.
-        encoding::decode(sig_b64)?;
-        return Err(Error::BadSignature);
-    }
-    let sig: [u8; 32] = encoding::decode_array(sig_b64)?;
-    if !ct::eq32(&mac_of(entry, signed), &sig) {
-        return Err(Error::BadSignature);
-    }
+    key.verify_signature(signed, sig_b64)?;
     // Decode onto the stack when the payload fits, as it nearly always does.
     let len = encoding::decoded_len(payload_b64.len()).ok_or(Malformed::Base64)?;
     let mut stack = [0u8; STACK_PAYLOAD];
@@ -256,10 +275,4 @@ fn check_claims<C>(
         aud,
         extra: raw.extra,
     })
-}
-
-fn mac_of(entry: &KeyEntry, signing_input: &[u8]) -> [u8; 32] {
-    let mut mac = entry.access.clone();
-    mac.update(signing_input);
-    mac.finalize().into_bytes().into()
 }
