@@ -158,7 +158,7 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     /// with the session for [`sessions`](Authority::sessions) to list.
     ///
     /// # Errors
-    /// As [`login`](Authority::login).
+    /// As [`login`](Authority::login), and [`Error::MetadataTooLarge`].
     pub async fn login_with<T: Serialize + ?Sized>(
         &self,
         subject: &str,
@@ -167,6 +167,13 @@ impl<S: SessionStore, C: Clock, R: RandomSource> Authority<S, C, R> {
     ) -> Result<TokenPair, Error> {
         if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
             return Err(Error::InvalidSubject);
+        }
+        let len = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if len > self.policy.max_metadata_bytes() {
+            return Err(Error::MetadataTooLarge {
+                len,
+                max: self.policy.max_metadata_bytes(),
+            });
         }
         let claims = app_claims::to_json(claims, &self.policy)?;
         let now = self.clock.now();

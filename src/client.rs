@@ -12,16 +12,26 @@
 //!   [`Action::RefreshNow`] performs it; every caller asking meanwhile keeps
 //!   using the still-valid access token, or is told to [`Wait`](Action::Wait)
 //!   once it has expired, and then shares the result.
-//! - The outcome is reported with [`Refresher::refreshed`] or
+//! - `RefreshNow` hands out a [`RefreshTicket`], and the outcome is reported
+//!   with it, through [`Refresher::refreshed`] or
 //!   [`Refresher::refresh_failed`]: a transport failure is retried with
 //!   exponential back-off, a rejected refresh token logs out.
+//! - A report whose ticket is not the refresh in flight is ignored and
+//!   answered [`Report::Stale`]: a duplicate, the late outcome of an earlier
+//!   refresh, and every outcome of a refresh started before
+//!   [`logout`](Refresher::logout) or [`logged_in`](Refresher::logged_in).
+//!   So a late answer for one session can never be applied to the next.
+//! - A refresh that is not reported within
+//!   [`Config::refresh_timeout`] (default 30 s) counts as a transport failure
+//!   and is retried after the usual back-off; its ticket is stale from then
+//!   on. Nobody waits forever on a report that was lost.
 //! - [`Refresher::poll_timeout`] is the next instant at which something is
 //!   due, so an async driver can sleep until then (as in `quinn-proto`).
 //!
 //! ```
 //! use core::time::Duration;
 //! use tokenlife::UnixMillis;
-//! use tokenlife::client::{Action, Config, RefreshFailure, Refresher, Tokens};
+//! use tokenlife::client::{Action, Config, RefreshFailure, Refresher, Report, Tokens};
 //!
 //! let sent = UnixMillis::from_secs(1_764_000_000);
 //! // The body of a login response: `{"access_token", "refresh_token", "expires"}`.
@@ -33,18 +43,28 @@
 //! let due = client.poll_timeout().unwrap();
 //! assert_eq!(due, sent.saturating_add(Duration::from_secs(870)));
 //!
-//! // The first caller to ask is told to refresh; the next one keeps going.
-//! assert_eq!(client.token(due), Action::RefreshNow { refresh_token: Some("refresh-1") });
+//! // The first caller to ask is told to refresh, and given the ticket to
+//! // report with; the next caller keeps going.
+//! let Action::RefreshNow { refresh_token, ticket } = client.token(due) else {
+//!     panic!("the refresh is due");
+//! };
+//! assert_eq!(refresh_token, Some("refresh-1"));
 //! assert_eq!(client.token(due), Action::UseToken("access-1"));
 //!
 //! // The network failed: try again after a back-off of one second.
-//! client.refresh_failed(RefreshFailure::Transport, due);
+//! assert_eq!(client.refresh_failed(ticket, RefreshFailure::Transport, due), Report::Applied);
 //! let retry = client.poll_timeout().unwrap();
 //! assert_eq!(retry, due.saturating_add(Duration::from_secs(1)));
-//! assert!(matches!(client.token(retry), Action::RefreshNow { .. }));
+//! let Action::RefreshNow { ticket: second, .. } = client.token(retry) else {
+//!     panic!("the retry is due");
+//! };
 //!
-//! client.refreshed(Tokens::new("access-2", Some("refresh-2".into()), 900_000), retry);
+//! let next = Tokens::new("access-2", Some("refresh-2".into()), 900_000);
+//! assert_eq!(client.refreshed(second, next.clone(), retry), Report::Applied);
 //! assert_eq!(client.token(retry), Action::UseToken("access-2"));
+//! // The first attempt's ticket, or the second one presented again, is stale.
+//! assert_eq!(client.refreshed(ticket, next.clone(), retry), Report::Stale);
+//! assert_eq!(client.refreshed(second, next, retry), Report::Stale);
 //! ```
 
 use alloc::string::String;
@@ -65,12 +85,16 @@ pub const DEFAULT_INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest retry delay, by default.
 pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// How long a refresh may stay in flight unreported, by default.
+pub const DEFAULT_REFRESH_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The refresher's timing settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     refresh_margin: Duration,
     initial_backoff: Duration,
     max_backoff: Duration,
+    refresh_timeout: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +103,7 @@ impl Default for Config {
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             initial_backoff: DEFAULT_INITIAL_BACKOFF,
             max_backoff: DEFAULT_MAX_BACKOFF,
+            refresh_timeout: DEFAULT_REFRESH_TIMEOUT,
         }
     }
 }
@@ -104,10 +129,33 @@ impl Config {
         self
     }
 
+    /// Give up on a refresh that has not been reported `timeout` after it
+    /// started (default 30 s, at least 1 ms): from then on it counts as a
+    /// transport failure, retried after the usual back-off, and its outcome
+    /// is ignored if it is reported after all.
+    ///
+    /// Make it longer than the HTTP client's own request timeout, so that a
+    /// slow request is reported as a transport failure before it times out
+    /// here. A success that arrives after the deadline is lost with the
+    /// refresh token it spent; the retry presents that spent token again,
+    /// which the server answers with the same successor only inside its
+    /// grace window (`reuse_grace`, 10 s by default).
+    #[must_use]
+    pub fn with_refresh_timeout(mut self, timeout: Duration) -> Self {
+        self.refresh_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
     /// The refresh margin.
     #[must_use]
     pub fn refresh_margin(&self) -> Duration {
         self.refresh_margin
+    }
+
+    /// How long a refresh may stay in flight unreported.
+    #[must_use]
+    pub fn refresh_timeout(&self) -> Duration {
+        self.refresh_timeout
     }
 
     /// The retry delay after `failures` consecutive transport failures
@@ -120,7 +168,6 @@ impl Config {
             .map_or(self.max_backoff, |d| d.min(self.max_backoff))
     }
 }
-
 /// A token pair as a login or refresh response carries it (the `data` of
 /// Directus's `{"data": {"access_token", "refresh_token", "expires"}}`).
 ///
@@ -169,21 +216,56 @@ pub enum Action<'a> {
     UseToken(&'a str),
     /// Refresh now (`POST /auth/refresh` with this refresh token, or with
     /// the cookie when it is `None`), then report the outcome with
-    /// [`Refresher::refreshed`] or [`Refresher::refresh_failed`]. Exactly
-    /// one caller is told this per refresh.
+    /// [`Refresher::refreshed`] or [`Refresher::refresh_failed`], presenting
+    /// `ticket`. Exactly one caller is told this per refresh.
     RefreshNow {
         /// The refresh token to present; `None` in cookie mode.
         refresh_token: Option<&'a str>,
+        /// What the outcome must be reported with.
+        ticket: RefreshTicket,
     },
-    /// There is no usable access token yet: ask again at `until`, or, when
-    /// it is `None`, once the refresh in flight has been reported.
+    /// There is no usable access token yet: ask again at `until`, or sooner
+    /// once the refresh in flight has been reported. `until` is when a retry
+    /// is due, or, while a refresh is in flight, its deadline
+    /// ([`Config::refresh_timeout`]); it always lies after `now`.
     Wait {
-        /// When a retry is due; `None` while a refresh is in flight.
-        until: Option<UnixMillis>,
+        /// When to ask again at the latest.
+        until: UnixMillis,
     },
     /// The session is over (a refresh token was rejected, or
     /// [`Refresher::logout`] was called): log in again.
     LoggedOut,
+}
+
+/// Names one refresh: handed out with [`Action::RefreshNow`], and presented
+/// with its outcome to [`Refresher::refreshed`] or
+/// [`Refresher::refresh_failed`].
+///
+/// Only the ticket of the refresh in flight is honoured; every other one is
+/// stale ([`Report::Stale`]). Tickets cannot be made, only handed out, and
+/// no two refreshers in a process hand out the same one (a [`Clone`] of a
+/// refresher shares its numbering; on a target without atomic operations,
+/// refreshers are not told apart, only the refreshes of each one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefreshTicket {
+    /// The refresher that handed it out.
+    origin: usize,
+    /// Its place among that refresher's refreshes.
+    seq: u64,
+}
+
+/// What became of a report to [`Refresher::refreshed`] or
+/// [`Refresher::refresh_failed`].
+#[must_use = "a stale report changed nothing"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// The ticket was the refresh in flight, and its outcome was applied.
+    Applied,
+    /// The ticket was not the refresh in flight, and the report changed
+    /// nothing: it was reported already, it timed out, a later refresh has
+    /// started, or the session it belonged to ended ([`Refresher::logout`],
+    /// a rejection) or was replaced ([`Refresher::logged_in`]).
+    Stale,
 }
 
 /// Why a refresh failed.
@@ -203,6 +285,10 @@ pub enum RefreshFailure {
 #[derive(Debug, Clone)]
 pub struct Refresher {
     config: Config,
+    /// Tells this refresher's tickets from those of every other one.
+    origin: usize,
+    /// The number of the next ticket; never reused, across logins too.
+    next_seq: u64,
     state: State,
 }
 
@@ -221,11 +307,28 @@ enum State {
 enum Refresh {
     /// Nothing in flight; due at `refresh_at`.
     Idle,
-    /// One caller is refreshing; it was started at `started` after
-    /// `failures` consecutive transport failures.
-    InFlight { started: UnixMillis, failures: u32 },
+    /// The refresh numbered `seq` was started at `started` after `failures`
+    /// consecutive transport failures; it times out at `deadline`.
+    InFlight {
+        seq: u64,
+        started: UnixMillis,
+        deadline: UnixMillis,
+        failures: u32,
+    },
     /// The last `failures` attempts failed in transport; retry at `until`.
     BackOff { until: UnixMillis, failures: u32 },
+}
+
+impl Refresh {
+    /// When something is next due: the refresh at `refresh_at` when idle,
+    /// a retry, or the deadline of the refresh in flight.
+    fn next(self, refresh_at: UnixMillis) -> UnixMillis {
+        match self {
+            Self::Idle => refresh_at,
+            Self::BackOff { until, .. } => until,
+            Self::InFlight { deadline, .. } => deadline,
+        }
+    }
 }
 
 impl Refresher {
@@ -235,12 +338,14 @@ impl Refresher {
     pub fn new(config: Config) -> Self {
         Self {
             config,
+            origin: next_origin(),
+            next_seq: 0,
             state: State::LoggedOut,
         }
     }
 
     /// A refresher holding the `tokens` of a login whose request was sent at
-    /// `sent_at`.
+    /// `sent_at`. No ticket of any other refresher is ever honoured by it.
     #[must_use]
     pub fn with_tokens(config: Config, tokens: Tokens, sent_at: UnixMillis) -> Self {
         let mut refresher = Self::new(config);
@@ -249,7 +354,9 @@ impl Refresher {
     }
 
     /// Starts over with the `tokens` of a login whose request was sent at
-    /// `sent_at`, dropping any earlier session and any refresh in flight.
+    /// `sent_at`, dropping any earlier session. A refresh in flight is
+    /// forgotten: its ticket is stale, so its outcome, however late, never
+    /// touches the new session.
     ///
     /// `expires` counts from when the server issued the pair, which lies
     /// after the request was sent: counting from `sent_at` errs on the side
@@ -260,8 +367,11 @@ impl Refresher {
 
     /// What to do now: which access token to send, or whether to refresh,
     /// wait or log in again. Telling a caller [`Action::RefreshNow`] starts
-    /// a refresh, so no later call is told so until its outcome is reported.
+    /// a refresh, so no later call is told so until its outcome is reported
+    /// or it times out ([`Config::refresh_timeout`]), when it counts as a
+    /// transport failure.
     pub fn token(&mut self, now: UnixMillis) -> Action<'_> {
+        self.time_out(now);
         let State::Active {
             tokens,
             expires_at,
@@ -271,38 +381,44 @@ impl Refresher {
         else {
             return Action::LoggedOut;
         };
-        let due = match *refresh {
-            Refresh::Idle => now >= *refresh_at,
-            Refresh::BackOff { until, .. } => now >= until,
-            Refresh::InFlight { .. } => false,
+        // In flight, this is the deadline, which lies after `now`.
+        let next = refresh.next(*refresh_at);
+        let failures = match *refresh {
+            Refresh::Idle => Some(0),
+            Refresh::BackOff { failures, .. } => Some(failures),
+            Refresh::InFlight { .. } => None,
         };
-        if due {
-            let failures = match *refresh {
-                Refresh::BackOff { failures, .. } => failures,
-                _ => 0,
-            };
+        if let Some(failures) = failures
+            && now >= next
+        {
+            let seq = self.next_seq;
+            self.next_seq = seq.wrapping_add(1);
             *refresh = Refresh::InFlight {
+                seq,
                 started: now,
+                deadline: now.saturating_add(self.config.refresh_timeout),
                 failures,
             };
             return Action::RefreshNow {
                 refresh_token: tokens.refresh_token.as_deref(),
+                ticket: RefreshTicket {
+                    origin: self.origin,
+                    seq,
+                },
             };
         }
         if now < *expires_at {
             return Action::UseToken(&tokens.access_token);
         }
-        match *refresh {
-            Refresh::BackOff { until, .. } => Action::Wait { until: Some(until) },
-            // Idle with an expired token cannot happen (refresh_at <= expires_at),
-            // but waiting for the refresh in flight is the safe answer either way.
-            Refresh::InFlight { .. } | Refresh::Idle => Action::Wait { until: None },
-        }
+        // An idle refresher with an expired token cannot get here, as the
+        // refresh is due by then (refresh_at <= expires_at).
+        Action::Wait { until: next }
     }
 
     /// The next instant at which [`token`](Self::token) would answer
-    /// differently without any report: when the refresh is due, or when a
-    /// retry is. `None` while a refresh is in flight or when logged out.
+    /// differently without any report: when the refresh is due, when a
+    /// retry is, or, while a refresh is in flight, its deadline. `None` only
+    /// when logged out.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<UnixMillis> {
         match &self.state {
@@ -311,54 +427,50 @@ impl Refresher {
                 refresh_at,
                 refresh,
                 ..
-            } => match *refresh {
-                Refresh::Idle => Some(*refresh_at),
-                Refresh::BackOff { until, .. } => Some(until),
-                Refresh::InFlight { .. } => None,
-            },
+            } => Some(refresh.next(*refresh_at)),
         }
     }
 
-    /// Reports that the refresh in flight returned `tokens`. The pair's
-    /// lifetime counts from when the refresh was started.
+    /// Reports that the refresh of `ticket` returned `tokens`, at `now`.
+    /// The pair's lifetime counts from when the refresh was started.
     ///
-    /// A report with no refresh in flight (after [`logout`](Self::logout) or
-    /// [`logged_in`](Self::logged_in)) is ignored; so is `now`, which is
-    /// accepted for symmetry with the other reports.
-    pub fn refreshed(&mut self, tokens: Tokens, now: UnixMillis) {
-        let _ = now;
-        if let State::Active {
-            refresh: Refresh::InFlight { started, .. },
-            ..
-        } = self.state
-        {
-            // Counting from the start of the request errs on the side of
-            // refreshing early. A response without a refresh token (cookie
-            // mode) leaves none held: the spent one must not be kept.
-            self.state = active(&self.config, tokens, started);
-        }
+    /// Applied only if `ticket` is the refresh in flight and `now` is before
+    /// its deadline; otherwise nothing changes and the answer is
+    /// [`Report::Stale`] (see [`Report`] for when).
+    pub fn refreshed(&mut self, ticket: RefreshTicket, tokens: Tokens, now: UnixMillis) -> Report {
+        self.time_out(now);
+        let Some(Refresh::InFlight { started, .. }) = self.in_flight(ticket) else {
+            return Report::Stale;
+        };
+        // Counting from the start of the request errs on the side of
+        // refreshing early. A response without a refresh token (cookie
+        // mode) leaves none held: the spent one must not be kept.
+        self.state = active(&self.config, tokens, started);
+        Report::Applied
     }
 
-    /// Reports that the refresh in flight failed at `now`. A transport
+    /// Reports that the refresh of `ticket` failed at `now`. A transport
     /// failure schedules a retry with exponential back-off; a rejection
-    /// ends the session. Ignored when no refresh is in flight.
-    pub fn refresh_failed(&mut self, failure: RefreshFailure, now: UnixMillis) {
-        let State::Active { refresh, .. } = &mut self.state else {
-            return;
-        };
-        let Refresh::InFlight { failures, .. } = *refresh else {
-            return;
+    /// ends the session.
+    ///
+    /// Applied only if `ticket` is the refresh in flight and `now` is before
+    /// its deadline; otherwise nothing changes and the answer is
+    /// [`Report::Stale`]: a late rejection never ends a later session.
+    pub fn refresh_failed(
+        &mut self,
+        ticket: RefreshTicket,
+        failure: RefreshFailure,
+        now: UnixMillis,
+    ) -> Report {
+        self.time_out(now);
+        let Some(Refresh::InFlight { failures, .. }) = self.in_flight(ticket) else {
+            return Report::Stale;
         };
         match failure {
             RefreshFailure::Rejected => self.state = State::LoggedOut,
-            RefreshFailure::Transport => {
-                let failures = failures.saturating_add(1);
-                *refresh = Refresh::BackOff {
-                    until: now.saturating_add(self.config.backoff(failures)),
-                    failures,
-                };
-            }
+            RefreshFailure::Transport => self.back_off(failures, now),
         }
+        Report::Applied
     }
 
     /// Reports that the server refused the current access token as expired
@@ -366,6 +478,7 @@ impl Refresher {
     /// again, and a refresh is due at once unless one is in flight or backing
     /// off.
     pub fn access_rejected(&mut self, now: UnixMillis) {
+        self.time_out(now);
         if let State::Active {
             expires_at,
             refresh_at,
@@ -379,7 +492,8 @@ impl Refresher {
 
     /// Ends the session on this side and returns the refresh token to send
     /// to `POST /auth/logout` (`None` in cookie mode or when logged out).
-    /// The outcome of a refresh still in flight is then ignored.
+    /// The ticket of a refresh still in flight is stale from now on, so its
+    /// outcome is ignored.
     pub fn logout(&mut self) -> Option<String> {
         match core::mem::replace(&mut self.state, State::LoggedOut) {
             State::LoggedOut => None,
@@ -393,7 +507,9 @@ impl Refresher {
         matches!(self.state, State::Active { .. })
     }
 
-    /// Whether a refresh is in flight.
+    /// Whether a refresh is in flight, as of the last call given a `now`
+    /// (one past its deadline counts until then; see
+    /// [`poll_timeout`](Self::poll_timeout)).
     #[must_use]
     pub fn is_refreshing(&self) -> bool {
         matches!(
@@ -419,6 +535,62 @@ impl Refresher {
     #[must_use]
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The refresh in flight, if `ticket` is its own.
+    fn in_flight(&self, ticket: RefreshTicket) -> Option<Refresh> {
+        match self.state {
+            State::Active {
+                refresh: refresh @ Refresh::InFlight { seq, .. },
+                ..
+            } if ticket.origin == self.origin && ticket.seq == seq => Some(refresh),
+            _ => None,
+        }
+    }
+
+    /// Counts a refresh in flight that is past its deadline at `now` as a
+    /// transport failure at that deadline, so that its back-off does not
+    /// depend on when the refresher is next asked.
+    fn time_out(&mut self, now: UnixMillis) {
+        if let State::Active {
+            refresh: Refresh::InFlight {
+                deadline, failures, ..
+            },
+            ..
+        } = self.state
+            && now >= deadline
+        {
+            self.back_off(failures, deadline);
+        }
+    }
+
+    /// A transport failure at `at`, after `failures` earlier ones.
+    fn back_off(&mut self, failures: u32, at: UnixMillis) {
+        if let State::Active { refresh, .. } = &mut self.state {
+            let failures = failures.saturating_add(1);
+            *refresh = Refresh::BackOff {
+                until: at.saturating_add(self.config.backoff(failures)),
+                failures,
+            };
+        }
+    }
+}
+
+/// A number no other refresher in this process has, so that a ticket kept
+/// past the refresher that handed it out (replaced by a new one for the next
+/// login) is stale everywhere else.
+fn next_origin() -> usize {
+    #[cfg(target_has_atomic = "ptr")]
+    {
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+    // No safe counter shared by all refreshers without atomics: tickets are
+    // then told apart by their numbers within one refresher only.
+    #[cfg(not(target_has_atomic = "ptr"))]
+    {
+        0
     }
 }
 

@@ -90,6 +90,17 @@ pub enum Error {
     InvalidClaims(&'static str),
     /// The subject is empty or longer than the maximum.
     InvalidSubject,
+    /// The metadata given to `login_with` is larger than the policy's
+    /// [`max_metadata_bytes`](crate::Policy::max_metadata_bytes).
+    MetadataTooLarge {
+        /// Its size: the bytes of every name and value.
+        len: usize,
+        /// The policy's limit.
+        max: usize,
+    },
+    /// The session's refresh token is at the last generation a token can
+    /// carry (`u64::MAX`): it cannot be rotated again; log in anew.
+    GenerationExhausted,
     /// The random source failed.
     Random,
     /// The session store failed or kept conflicting.
@@ -162,6 +173,15 @@ impl fmt::Display for Error {
             Self::InvalidKey(why) => write!(f, "invalid key: {why}"),
             Self::InvalidClaims(why) => write!(f, "invalid claims: {why}"),
             Self::InvalidSubject => f.write_str("subject must be 1 to 1024 bytes"),
+            Self::MetadataTooLarge { len, max } => {
+                write!(
+                    f,
+                    "session metadata is {len} bytes, more than the limit of {max}"
+                )
+            }
+            Self::GenerationExhausted => f.write_str(
+                "the session's refresh token cannot be rotated past its last generation",
+            ),
             Self::Random => f.write_str("the random source failed"),
             Self::Store(e) => write!(f, "session store: {e}"),
             Self::InvalidJwks(why) => write!(f, "invalid JWKS: {why}"),

@@ -50,3 +50,20 @@ pub use store::{SessionStore, StoreError, StoreErrorKind};
 pub use time::SystemClock;
 pub use time::{Clock, ManualClock, UnixMillis};
 pub use verifier::{PublicKey, Verifier};
+
+// The long-form pages of docs/, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/security.md")]
+pub struct SecurityMd;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/stores.md")]
+pub struct StoresMd;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/compatibility.md")]
+pub struct CompatibilityMd;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/assurance.md")]
+pub struct AssuranceMd;
+#[cfg(doctest)]
+#[doc = include_str!("../docs/performance.md")]
+pub struct PerformanceMd;

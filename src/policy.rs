@@ -15,6 +15,7 @@ use core::time::Duration;
 /// | [`issuer`](Policy::issuer) / [`audience`](Policy::audience) | none |
 /// | [`max_token_bytes`](Policy::max_token_bytes) | 8 KiB |
 /// | [`max_claims_bytes`](Policy::max_claims_bytes) | 4 KiB |
+/// | [`max_metadata_bytes`](Policy::max_metadata_bytes) | 4 KiB |
 ///
 /// ```
 /// use core::time::Duration;
@@ -38,6 +39,7 @@ pub struct Policy {
     audience: Option<String>,
     max_token_bytes: usize,
     max_claims_bytes: usize,
+    max_metadata_bytes: usize,
 }
 
 impl Default for Policy {
@@ -52,6 +54,7 @@ impl Default for Policy {
             audience: None,
             max_token_bytes: 8 * 1024,
             max_claims_bytes: 4 * 1024,
+            max_metadata_bytes: 4 * 1024,
         }
     }
 }
@@ -159,6 +162,23 @@ impl Policy {
     #[must_use]
     pub fn with_max_claims_bytes(mut self, max: usize) -> Self {
         self.max_claims_bytes = max;
+        self
+    }
+
+    /// The most session metadata (user agent, client address, …) that
+    /// [`Authority::login_with`](crate::Authority::login_with) records: the
+    /// bytes of every name and value together. Larger metadata is refused
+    /// with [`Error::MetadataTooLarge`](crate::Error::MetadataTooLarge), so
+    /// that a client cannot make the store keep (and list) megabytes.
+    #[must_use]
+    pub fn max_metadata_bytes(&self) -> usize {
+        self.max_metadata_bytes
+    }
+
+    /// Sets [`max_metadata_bytes`](Policy::max_metadata_bytes).
+    #[must_use]
+    pub fn with_max_metadata_bytes(mut self, max: usize) -> Self {
+        self.max_metadata_bytes = max;
         self
     }
 }

@@ -41,6 +41,29 @@ impl RandomSource for OsRandom {
 /// them, so threads neither wait for each other nor bounce a lock's cache
 /// line between cores on every token issued.
 ///
+/// # Fork safety
+///
+/// **A `SharedRng` must not cross a `fork()`.** A child process starts with
+/// a copy of every generator's state, so parent and child (and every other
+/// child forked from the same state) then draw *the same* session ids,
+/// refresh secrets and token ids: one process's tokens become predictable
+/// from another's. Nothing in a `SharedRng` notices the fork: the only safe
+/// way to tell would be to ask the OS for the process id on every draw,
+/// which costs a system call each time (about 0.25 µs on a shared VM, a
+/// sixth of a login) and would take away what this type is for. So, in a
+/// server that forks its workers (a pre-fork model, a daemon that forks
+/// after set-up):
+///
+/// - create the `SharedRng`, and the [`Authority`](crate::Authority)
+///   holding it, in each worker *after* the fork; or
+/// - call [`reseed`](SharedRng::reseed) in the child first thing after the
+///   fork, before anything draws; or
+/// - use [`OsRandom`], which reads the OS on every call and is fork-safe.
+///
+/// (Forking a process whose other threads might hold one of these mutexes
+/// can leave it locked in the child for good: in a multi-threaded parent,
+/// create the generator after the fork.)
+///
 /// ```
 /// use rand_chacha::ChaCha20Rng;
 /// use rand_core::SeedableRng;
@@ -53,6 +76,10 @@ impl RandomSource for OsRandom {
 /// // A server: a ChaCha per core, all seeded from one seeded by the OS.
 /// let seed = ChaCha20Rng::try_from_rng(&mut getrandom::SysRng).expect("OS random");
 /// let rng = SharedRng::striped(seed, 8)?;
+/// rng.fill(&mut a)?;
+///
+/// // In a child process that inherited it through a fork, before any draw:
+/// rng.reseed()?;
 /// rng.fill(&mut a)?;
 /// # Ok::<(), tokenlife::Error>(())
 /// ```
@@ -68,6 +95,17 @@ pub struct SharedRng<R> {
 #[derive(Debug)]
 #[repr(align(128))]
 struct Stripe<R>(std::sync::Mutex<R>);
+
+#[cfg(feature = "std")]
+impl<R> Stripe<R> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, R> {
+        // A panic while holding the lock cannot leave an RNG in a state that
+        // repeats output, so a poisoned lock is still safe to use.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 #[cfg(feature = "std")]
 impl<R> SharedRng<R> {
@@ -110,19 +148,32 @@ impl<R: rand_core::TryCryptoRng + rand_core::SeedableRng> SharedRng<R> {
             stripes: all.into_boxed_slice(),
         })
     }
+
+    /// Replaces every generator with a new one seeded from the OS, so that
+    /// nothing drawn from now on follows from the state it had: what a child
+    /// process must do after a `fork()` if it inherited this `SharedRng`
+    /// (see [Fork safety](SharedRng#fork-safety)). It also ends the
+    /// reproducibility of a seeded generator, on purpose.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when the OS source fails; the generators reseeded
+    /// until then keep their new state, the others their old one.
+    pub fn reseed(&self) -> Result<(), Error> {
+        for stripe in self.stripes.iter() {
+            let fresh = R::try_from_rng(&mut getrandom::SysRng).map_err(|_| Error::Random)?;
+            *stripe.lock() = fresh;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(feature = "std")]
 impl<R: rand_core::TryCryptoRng + Send> RandomSource for SharedRng<R> {
     fn fill(&self, dest: &mut [u8]) -> Result<(), Error> {
-        // A panic while holding the lock cannot leave an RNG in a state that
-        // repeats output, so a poisoned lock is still safe to use.
-        let mut rng = self
-            .stripe()
-            .0
+        self.stripe()
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rng.try_fill_bytes(dest).map_err(|_| Error::Random)
+            .try_fill_bytes(dest)
+            .map_err(|_| Error::Random)
     }
 }
 
@@ -169,6 +220,44 @@ mod tests {
         let distinct: std::collections::HashSet<_> = draws.iter().collect();
         assert_eq!(distinct.len(), 400);
         assert!(SharedRng::striped(ChaCha20Rng::seed_from_u64(1), 0).is_ok());
+    }
+
+    /// The first 32 bytes each stripe draws next.
+    fn next_of_each(rng: &SharedRng<ChaCha20Rng>) -> Vec<[u8; 32]> {
+        rng.stripes
+            .iter()
+            .map(|stripe| {
+                let mut b = [0u8; 32];
+                stripe.lock().try_fill_bytes(&mut b).unwrap();
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_copy_of_its_state_repeats_its_draws_until_reseeded() {
+        // What a fork does: the child holds the parent's state, byte for
+        // byte. (A real fork needs `unsafe`; the copy is the same hazard.)
+        let parent = SharedRng::striped(ChaCha20Rng::seed_from_u64(9), 4).unwrap();
+        let child = SharedRng::striped(ChaCha20Rng::seed_from_u64(9), 4).unwrap();
+        let (mut a, mut b) = ([0u8; 32], [0u8; 32]);
+        parent.fill(&mut a).unwrap();
+        child.fill(&mut b).unwrap();
+        assert_eq!(a, b, "the hazard the docs warn of");
+        assert_eq!(next_of_each(&parent), next_of_each(&child));
+
+        // Reseeded, no stripe of the child follows the parent any more, nor
+        // any other stripe of its own.
+        child.reseed().unwrap();
+        let (theirs, ours) = (next_of_each(&parent), next_of_each(&child));
+        for mine in &ours {
+            assert!(!theirs.contains(mine));
+        }
+        let distinct: std::collections::HashSet<_> = ours.iter().collect();
+        assert_eq!(distinct.len(), ours.len());
+        parent.fill(&mut a).unwrap();
+        child.fill(&mut b).unwrap();
+        assert_ne!(a, b);
     }
 }
 

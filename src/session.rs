@@ -173,7 +173,9 @@ pub fn start(
 ///   does not match the record (only a holder of the keys can make one):
 ///   refused without any change, like every forgery;
 /// - [`Error::UnknownKey`] when a grace-window successor's key was removed;
-/// - [`Error::UnknownSession`] when `token` names another session.
+/// - [`Error::UnknownSession`] when `token` names another session;
+/// - [`Error::GenerationExhausted`] when the current token is at generation
+///   `u64::MAX` (nothing is changed).
 pub fn decide_refresh(
     mut session: Session,
     token: &RefreshToken,
@@ -189,8 +191,13 @@ pub fn decide_refresh(
         if !presented.ct_matches(&session.current_hash) {
             return Err(Error::BadSignature);
         }
+        // Two tokens must never share a generation: at the last one, the
+        // session cannot rotate again.
+        let next_gen = session
+            .generation
+            .checked_add(1)
+            .ok_or(Error::GenerationExhausted)?;
         let entry = keyring.signing();
-        let next_gen = session.generation.saturating_add(1);
         let minted = token.successor(entry, next_gen);
         let next = &mut session;
         next.version = next.version.saturating_add(1);

@@ -305,7 +305,7 @@ proptest! {
         payload.extend_from_slice(&g.to_be_bytes());
         payload.extend_from_slice(&other);
         payload.extend_from_slice(b"k1");
-        let forged = tagged(&[3; 32], &payload);
+        let forged = tokenlife_model::tagged_refresh(&[3; 32], &payload);
         let parsed = RefreshToken::parse(&forged, &keys, MAX).unwrap();
         let r = session::decide_refresh(record.clone(), &parsed, &keys, &policy, UnixMillis(now), None);
         prop_assert!(matches!(r, Err(Error::BadSignature)), "{r:?}");
@@ -350,24 +350,4 @@ fn session_of(
         secret: [0; 32].into(),
     };
     session::start(keys, policy, login, now).0
-}
-
-/// A refresh token with a valid tag under `master`, using the derivation
-/// documented in `src/keys.rs`.
-fn tagged(master: &[u8], payload: &[u8]) -> String {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use hmac::{KeyInit, Mac};
-    type H = hmac::Hmac<sha2::Sha256>;
-    let mut k = <H as KeyInit>::new_from_slice(master).unwrap();
-    k.update(b"tokenlife/v1 refresh-tag");
-    let tag_key = k.finalize().into_bytes();
-    let mut mac = <H as KeyInit>::new_from_slice(&tag_key).unwrap();
-    mac.update(b"tlr1");
-    mac.update(payload);
-    format!(
-        "tlr1.{}.{}",
-        B64.encode(payload),
-        B64.encode(mac.finalize().into_bytes())
-    )
 }

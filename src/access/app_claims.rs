@@ -13,6 +13,11 @@ use super::claims::Key;
 use crate::error::Error;
 use crate::policy::Policy;
 
+/// The deepest nesting of the claims object (itself at depth 1) that login
+/// accepts: what `verify` can read back, whose JSON reader stops at 128
+/// levels, with the token's payload object around the claims' members.
+pub(crate) const MAX_CLAIMS_DEPTH: usize = 127;
+
 /// The registered claims an application may not set itself.
 const REGISTERED: [&str; 8] = ["sub", "sid", "iat", "exp", "jti", "iss", "aud", "nbf"];
 
@@ -55,7 +60,40 @@ pub(crate) fn to_json<T: Serialize + ?Sized>(
             "larger than the policy's max_claims_bytes",
         ));
     }
+    if nesting(json.as_bytes()) > MAX_CLAIMS_DEPTH {
+        return Err(Error::InvalidClaims(
+            "nested deeper than an access token's claims can be read",
+        ));
+    }
     Ok(Some(json))
+}
+
+/// The deepest nesting of objects and arrays in valid JSON text (brackets
+/// inside strings do not count).
+fn nesting(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// What [`check_names`] found among an object's member names.
@@ -113,6 +151,13 @@ fn check_names(json: &str) -> Result<Names, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings() {
+        assert_eq!(nesting(b"{}"), 1);
+        assert_eq!(nesting(br#"{"a":[1,{"b":[]}],"c":{}}"#), 4);
+        assert_eq!(nesting(br#"{"a":"[[[{{{","b":"\\\"[["}"#), 1);
+    }
 
     #[test]
     fn names_are_checked_in_one_pass() {
