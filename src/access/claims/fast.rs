@@ -2,13 +2,14 @@
 //! serde when they come exactly as [`sign`](crate::access::sign) writes
 //! them, the rest handed to serde_json as a continuation of the object.
 
-use alloc::string::String;
+use alloc::borrow::Cow;
 use core::marker::PhantomData;
 
 use serde::Deserializer;
-use serde::de::DeserializeOwned;
+use serde::de::Deserialize;
 
-use super::{Audience, ClaimsVisitor, Filtered, NoMembers, RawClaims, Slots, parse};
+use super::{Audience, ClaimsVisitor, Filtered, NoMembers, RawClaims, Slots, Text, parse};
+use crate::access::borrowed::Audiences;
 use crate::error::Malformed;
 
 /// Parses a claims object as [`parse`] does, reading the registered claims
@@ -16,24 +17,108 @@ use crate::error::Malformed;
 /// them: `{"sub":…,"sid":…,"iat":…,"exp":…,"jti":…[,"iss":…][,"aud":…]`,
 /// no whitespace, strings without escapes, integers without leading zeros.
 /// The application's members that follow are read by serde_json as a
-/// continuation of the same object (its `,` briefly made a `{`), with those
+/// continuation of the same object (its `,` made a `{`), with those
 /// registered claims already in their slots, so a second `sub` is still a
 /// duplicate and `C` still sees only its own members.
 ///
 /// Whenever the payload leaves that shape, or anything fails, it is parsed
-/// again by [`parse`] from the start, so the result is always [`parse`]'s:
-/// the fast path accepts only payloads on which both agree (the unit tests
+/// by [`parse`] from the start, so the result is always [`parse`]'s: the
+/// fast path accepts only payloads on which both agree (the unit tests
 /// compare the two on edited payloads; the `verify_access` fuzz target
-/// checks every accepted claim against serde_json's own reading). `json`
-/// is as it was on return.
-pub(crate) fn parse_fast<C: DeserializeOwned>(json: &mut [u8]) -> Result<RawClaims<C>, Malformed> {
+/// checks every accepted claim against serde_json's own reading).
+///
+/// `json` is not restored: the claims returned may borrow from it, so it
+/// cannot be written again. When the fast path fails after its write,
+/// [`parse`] reads the pristine copy `again` gives instead (the payload
+/// decoded a second time); when it fails before, `json` itself.
+pub(crate) fn parse_fast<'a, C: Deserialize<'a>>(
+    json: &'a mut [u8],
+    again: impl FnOnce() -> Result<&'a [u8], Malformed>,
+) -> Result<RawClaims<'a, C>, Malformed> {
     match parse_ours(json) {
-        Some(raw) => Ok(raw),
-        None => parse(json),
+        Ok(raw) => Ok(raw),
+        Err(Some(intact)) => parse(intact),
+        Err(None) => parse(again()?),
     }
 }
 
-pub(super) fn parse_ours<C: DeserializeOwned>(json: &mut [u8]) -> Option<RawClaims<C>> {
+/// The fast path proper. `Err(Some(json))` hands the payload back untouched
+/// (it is not our shape); `Err(None)` means it was written to.
+pub(super) fn parse_ours<'a, C: Deserialize<'a>>(
+    json: &'a mut [u8],
+) -> Result<RawClaims<'a, C>, Option<&'a [u8]>> {
+    let Some(spans) = registered(json) else {
+        return Err(Some(json));
+    };
+    let Spans {
+        sub,
+        sid,
+        iat,
+        exp,
+        jti,
+        iss,
+        aud,
+        rest,
+    } = spans;
+    let (head, tail) = json.split_at_mut(rest);
+    // Every byte read so far is ASCII but for the strings' contents; one
+    // check of the whole head validates them all.
+    let head = core::str::from_utf8(head).map_err(|_| None)?;
+    let field = |(start, end): (usize, usize)| head.get(start..end).ok_or(None);
+    let mut slots = Slots {
+        sub: Some(Text(Cow::Borrowed(field(sub)?))),
+        sid: Some(field(sid)?.parse().map_err(|_| None)?),
+        iat: Some(iat),
+        exp: Some(exp),
+        jti: Some(Text(Cow::Borrowed(field(jti)?))),
+        nbf: None,
+        iss: match iss {
+            Some(iss) => Some(Some(Text(Cow::Borrowed(field(iss)?)))),
+            None => None,
+        },
+        aud: match aud {
+            Some(aud) => Some(Some(Audience(Audiences::one(Cow::Borrowed(field(aud)?))))),
+            None => None,
+        },
+    };
+    let extra = match tail {
+        // The object ends here, and the payload with it.
+        [b'}'] => C::deserialize(Filtered {
+            map: &mut NoMembers,
+            slots: &mut slots,
+        })
+        .map_err(|_| None)?,
+        [comma @ b',', after @ ..] => {
+            // A member must follow the comma, as in the whole object.
+            if after.iter().find(|b| !b" \t\n\r".contains(b)) != Some(&b'"') {
+                return Err(None);
+            }
+            *comma = b'{';
+            continue_object(tail, &mut slots).ok_or(None)?
+        }
+        _ => return Err(None),
+    };
+    slots
+        .finish::<C, serde_json::Error>(extra)
+        .map_err(|_| None)
+}
+
+/// Where [`registered`] found the registered claims: the spans of the
+/// strings' contents, the integers, and where the rest of the object begins.
+struct Spans {
+    sub: (usize, usize),
+    sid: (usize, usize),
+    iat: u64,
+    exp: u64,
+    jti: (usize, usize),
+    iss: Option<(usize, usize)>,
+    aud: Option<(usize, usize)>,
+    rest: usize,
+}
+
+/// Reads the registered claims at the start of `json`, if they are laid
+/// out as [`sign`](crate::access::sign) writes them.
+fn registered(json: &[u8]) -> Option<Spans> {
     let mut at = Cursor { json, pos: 0 };
     at.literal(b"{\"sub\":")?;
     let sub = at.plain_string()?;
@@ -53,53 +138,21 @@ pub(super) fn parse_ours<C: DeserializeOwned>(json: &mut [u8]) -> Option<RawClai
         Some(()) => Some(at.plain_string()?),
         None => None,
     };
-    let rest = at.pos;
-    let json = at.json;
-    // Every byte read so far is ASCII but for the strings' contents; one
-    // check of the whole payload validates them all.
-    let text = core::str::from_utf8(json).ok()?;
-    let field = |(start, end): (usize, usize)| text.get(start..end);
-    let mut slots = Slots {
-        sub: Some(String::from(field(sub)?)),
-        sid: Some(field(sid)?.parse().ok()?),
-        iat: Some(iat),
-        exp: Some(exp),
-        jti: Some(String::from(field(jti)?)),
-        nbf: None,
-        iss: match iss {
-            Some(iss) => Some(Some(String::from(field(iss)?))),
-            None => None,
-        },
-        aud: match aud {
-            Some(aud) => Some(Some(Audience::One(String::from(field(aud)?)))),
-            None => None,
-        },
-    };
-    let extra = match json.get(rest..)? {
-        // The object ends here, and the payload with it.
-        b"}" => C::deserialize(Filtered {
-            map: &mut NoMembers,
-            slots: &mut slots,
-        })
-        .ok()?,
-        [b',', after @ ..] => {
-            // A member must follow the comma, as in the whole object.
-            if after.iter().find(|b| !b" \t\n\r".contains(b)) != Some(&b'"') {
-                return None;
-            }
-            json[rest] = b'{';
-            let extra = continue_object(&json[rest..], &mut slots);
-            json[rest] = b',';
-            extra?
-        }
-        _ => return None,
-    };
-    slots.finish::<C, serde_json::Error>(extra).ok()
+    Some(Spans {
+        sub,
+        sid,
+        iat,
+        exp,
+        jti,
+        iss,
+        aud,
+        rest: at.pos,
+    })
 }
 
 /// Reads the rest of the object (`{` + the members after the registered
 /// ones) into `slots` and the application's claims.
-fn continue_object<C: DeserializeOwned>(json: &[u8], slots: &mut Slots) -> Option<C> {
+fn continue_object<'a, C: Deserialize<'a>>(json: &'a [u8], slots: &mut Slots<'a>) -> Option<C> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let extra = de
         .deserialize_map(ClaimsVisitor {
@@ -135,9 +188,9 @@ pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     Some(words.len() * 8 + at)
 }
 
-/// A position in a payload being read by [`parse_ours`].
+/// A position in a payload being read by [`registered`].
 struct Cursor<'a> {
-    json: &'a mut [u8],
+    json: &'a [u8],
     pos: usize,
 }
 
