@@ -5,8 +5,8 @@
 //! valgrind --tool=callgrind target/release/deps/instructions-<hash> verify 10000
 //! ```
 //!
-//! Runs one operation (`verify`, `verify_live`, `decode`, `floor`, `encode`,
-//! `login`, `refresh`, `logout`) the given number of times, after the setup.
+//! Runs one operation (`verify`, `verify_in`, `verify_live`, `decode`,
+//! `floor`, `encode`, `login`, `refresh`, `logout`) the given number of times, after the setup.
 //! Without arguments (as `cargo bench` runs it) it runs each once and exits.
 
 mod support;
@@ -43,9 +43,14 @@ fn main() {
         Vec::new()
     };
     let all = op == "all";
+    let mut buf = tokenlife::access::ClaimsBuf::new();
     for i in 0..n {
         if all || op == "verify" {
             black_box(auth.verify::<Role>(black_box(&token)).expect("verify"));
+        }
+        if all || op == "verify_in" {
+            let claims = auth.verify_in::<RoleRef<'_>>(black_box(&token), &mut buf);
+            black_box(claims.expect("verify_in"));
         }
         if all || op == "verify_live" {
             black_box(block_on(auth.verify_live::<Role>(black_box(&token))).expect("live"));
