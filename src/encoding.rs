@@ -180,7 +180,7 @@ pub(crate) fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), Malformed> 
 }
 
 /// Inputs from this many characters on are decoded by `base64-simd`.
-const SIMD_FROM: usize = 64;
+const SIMD_FROM: usize = 40;
 
 /// [`decode_into`] by the lookup tables, for an `out` of the right length.
 fn decode_tables(text: &[u8], out: &mut [u8]) -> Result<(), Malformed> {

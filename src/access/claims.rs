@@ -270,6 +270,11 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 impl Key<'_> {
+    /// Whether `name` is a registered claim's.
+    fn registered_bytes(name: &[u8]) -> bool {
+        core::str::from_utf8(name).is_ok_and(|n| Key::registered(n).is_some())
+    }
+
     fn registered(name: &str) -> Option<Self> {
         // Every registered name is three bytes: the length test sends other
         // keys away at once; the rest compares a 3-byte array.
@@ -440,6 +445,7 @@ mod tests {
         check::<()>(json, &mut json.to_vec());
         check::<Map>(json, &mut json.to_vec());
         check::<Borrows<'_>>(json, &mut json.to_vec());
+        check::<Rich<'_>>(json, &mut json.to_vec());
         // Given back untouched whenever it was not written to.
         let mut copy = json.to_vec();
         match parse_ours::<Map>(&mut copy) {
@@ -450,6 +456,28 @@ mod tests {
             }
             Err(None) => false,
         }
+    }
+
+    /// Application claims read through options, enums and bytes, as
+    /// serde_json would hand them over.
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Rich<'a> {
+        #[serde(borrow)]
+        role: Option<Cow<'a, str>>,
+        #[serde(default)]
+        kind: Option<Kind>,
+        #[serde(default, borrow)]
+        raw: Option<&'a [u8]>,
+        #[serde(default)]
+        n: Option<u8>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Kind {
+        A,
+        B(u8),
     }
 
     /// Application claims that borrow where they can.
@@ -463,6 +491,7 @@ mod tests {
 
     #[test]
     fn strings_without_escapes_are_borrowed_and_escaped_ones_owned() {
+        #[allow(clippy::ptr_arg)] // whether it borrows is the question
         fn borrowed(s: &Cow<'_, str>) -> bool {
             matches!(s, Cow::Borrowed(_))
         }
@@ -518,6 +547,24 @@ mod tests {
         assert!(agree(no_iss.as_bytes()));
         let unicode = OURS.replace("4f1c2e9a", "bj\u{f6}rk \u{1F600}");
         assert!(agree(unicode.as_bytes()));
+        for members in [
+            r#","role":"editor","kind":"A","raw":"xyz","team":"t\u{f6}"}"#,
+            r#","kind":"B","role":"r"}"#,
+            r#","n":"7","role":"r"}"#,
+            r#","role":"a","role":"b"}"#,
+            r#","role":"r","sub":"again"}"#,
+            r#","role":"r","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7"}"#,
+            r#","role":"r","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8"}"#,
+            r#","role":"r","kind":7}"#,
+            r#","role":"r","kind":"C"}"#,
+            r#","role":"r",}"#,
+            r#","role":"r"} "#,
+            r#","role":"r""#,
+            r#","role":"r}"#,
+            r#","role"#,
+        ] {
+            agree(OURS.replace(r#","role":"editor"}"#, members).as_bytes());
+        }
     }
 
     #[test]
