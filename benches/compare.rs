@@ -99,6 +99,11 @@ fn smoke() {
         claims.sub,
         "the peer reads our token"
     );
+    let mut buf = ClaimsBuf::new();
+    let borrowed = auth
+        .verify_in::<RoleRef<'_>>(token, &mut buf)
+        .expect("verify_in");
+    assert_eq!(borrowed.extra.role, claims.extra.role);
     block_on(auth.verify_live::<Role>(token)).expect("verify_live");
     let next = block_on(auth.refresh(&pairs[1].refresh_token)).expect("refresh");
     assert_ne!(next.refresh_token, pairs[1].refresh_token);

@@ -117,18 +117,16 @@ pub fn sign(
     }
     json.push(b"}");
     let json = json.as_bytes();
-    let header = entry.access.jwt_header.as_bytes();
-    let mut token = Vec::with_capacity(
+    let header = entry.access.jwt_header.as_str();
+    let mut token = String::with_capacity(
         header.len() + 1 + encoding::encoded_len(json.len()) + 1 + entry.access.signature_b64_len(),
     );
-    token.extend_from_slice(header);
-    token.push(b'.');
-    encoding::encode_into_vec(json, &mut token);
-    let sig = entry.signer.sign(&token);
-    token.push(b'.');
-    encoding::encode_into_vec(sig.as_bytes(), &mut token);
-    // Header, base64url and dots are ASCII, so this cannot fail.
-    let token = String::from_utf8(token).unwrap_or_default();
+    token.push_str(header);
+    token.push('.');
+    encoding::encode_into(json, &mut token);
+    let sig = entry.signer.sign(token.as_bytes());
+    token.push('.');
+    encoding::encode_into(sig.as_bytes(), &mut token);
     SignedAccess {
         token,
         expires_at: UnixMillis::from_secs(exp_secs),
