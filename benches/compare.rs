@@ -599,33 +599,52 @@ fn push_floor_ops(ops: &mut Vec<Op>) {
 
     let (auth, pairs) = populated(1_000);
     let ids: Vec<SessionId> = pairs.iter().map(|p| p.session_id).collect();
-    // Records made as login makes them (untimed), then inserted.
-    let records: Rc<RefCell<Vec<tokenlife::Session>>> = Rc::default();
-    let (r, a) = (records.clone(), auth.clone());
+    // A record as login makes one, inserted: its subject is made before
+    // the batch (as the login rows' subjects are); the record is put
+    // together from it and a template in the timed call, as login puts
+    // its record together just before inserting it, so that it is in cache.
     let claims = serde_json::to_string(&role()).ok();
     let now = tokenlife::Clock::now(&tokenlife::SystemClock);
+    let login = Login {
+        id: SessionId::from_bytes([0x5e; 16]),
+        subject: subject(6 << 40),
+        claims: claims.clone(),
+        metadata: Metadata::new(),
+        secret: [7u8; 32].into(),
+    };
+    let template = session::start(auth.keyring(), auth.policy(), login, now).0;
+    let subjects: Rc<RefCell<Vec<String>>> = Rc::default();
+    let s = subjects.clone();
     let mut n = 0u64;
     let prepare = move |k: usize| {
-        let mut r = r.borrow_mut();
-        r.clear();
-        for _ in 0..k {
+        let mut s = s.borrow_mut();
+        s.clear();
+        s.extend((0..k).map(|_| {
             n += 1;
-            let mut id = [0u8; 16];
-            id[..8].copy_from_slice(&n.to_le_bytes());
-            id[8..].copy_from_slice(&0x5eed_u64.to_le_bytes());
-            let login = Login {
-                id: SessionId::from_bytes(id),
-                subject: subject(6 << 40 | n),
-                claims: claims.clone(),
-                metadata: Metadata::new(),
-                secret: [7u8; 32].into(),
-            };
-            r.push(session::start(a.keyring(), a.policy(), login, now).0);
-        }
+            subject(6 << 40 | n)
+        }));
     };
     let a = auth.clone();
+    let mut id = 0u128;
     ops.push(Op::prepared(STORE_INSERT, prepare, move || {
-        let record = records.borrow_mut().pop().expect("prepared");
+        id += 1;
+        let t = &template;
+        let record = tokenlife::Session {
+            id: SessionId::from_bytes((id | 0x5eed << 64).to_le_bytes()),
+            subject: subjects.borrow_mut().pop().expect("prepared"),
+            version: 0,
+            generation: 0,
+            key_id: t.key_id.clone(),
+            current_hash: t.current_hash,
+            previous_hash: None,
+            created_at: t.created_at,
+            rotated_at: t.rotated_at,
+            idle_expires_at: t.idle_expires_at,
+            absolute_expires_at: t.absolute_expires_at,
+            revoked: None,
+            claims: claims.clone(),
+            metadata: Metadata::new(),
+        };
         block_on(a.store().insert(record)).expect("insert");
     }));
 
