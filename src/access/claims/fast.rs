@@ -150,24 +150,16 @@ struct Spans {
 /// out as [`sign`](crate::access::sign) writes them.
 fn registered(json: &[u8]) -> Option<Spans> {
     let mut at = Cursor { json, pos: 0 };
-    at.literal(b"{\"sub\":")?;
-    let sub = at.plain_string()?;
-    at.literal(b",\"sid\":")?;
-    let sid = at.plain_string()?;
+    // Each name with the quote that opens its string: one 8-byte compare.
+    let sub = at.string_after(b"{\"sub\":\"")?;
+    let sid = at.string_after(b",\"sid\":\"")?;
     at.literal(b",\"iat\":")?;
     let iat = at.integer()?;
     at.literal(b",\"exp\":")?;
     let exp = at.integer()?;
-    at.literal(b",\"jti\":")?;
-    let jti = at.plain_string()?;
-    let iss = match at.literal(b",\"iss\":") {
-        Some(()) => Some(at.plain_string()?),
-        None => None,
-    };
-    let aud = match at.literal(b",\"aud\":") {
-        Some(()) => Some(at.plain_string()?),
-        None => None,
-    };
+    let jti = at.string_after(b",\"jti\":\"")?;
+    let iss = at.string_after(b",\"iss\":\"");
+    let aud = at.string_after(b",\"aud\":\"");
     Some(Spans {
         sub,
         sid,
@@ -379,7 +371,24 @@ impl Cursor<'_> {
     /// A string with no escape and no control character: the span of its
     /// contents (not yet checked to be UTF-8).
     fn plain_string(&mut self) -> Option<(usize, usize)> {
-        self.literal(b"\"")?;
+        self.string_after(b"\"")
+    }
+
+    /// [`plain_string`](Cursor::plain_string) after `lit`, which ends with
+    /// the string's opening quote. Nothing is consumed unless both are there.
+    #[inline(always)]
+    fn string_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<(usize, usize)> {
+        let before = self.pos;
+        self.literal(lit)?;
+        let string = self.string_rest();
+        if string.is_none() {
+            self.pos = before;
+        }
+        string
+    }
+
+    /// The rest of a string whose opening quote was just consumed.
+    fn string_rest(&mut self) -> Option<(usize, usize)> {
         let start = self.pos;
         let end = start + first_special(self.json.get(start..)?)?;
         if self.json.get(end) != Some(&b'"') {
