@@ -23,8 +23,12 @@ use std::time::{Duration, Instant};
 
 use pollster::block_on;
 use support::*;
+use tokenlife::access::ClaimsBuf;
+use tokenlife::session::{self, Login};
 use tokenlife::store::RevocationFeed;
-use tokenlife::{AccessClaims, Clock, SharedRevocations, TokenPair};
+use tokenlife::{
+    AccessClaims, Clock, Metadata, SessionId, SessionStore, SharedRevocations, TokenPair,
+};
 
 /// One measured function; `prepare` (untimed) readies `n` calls of `run`.
 struct Op {
@@ -98,6 +102,11 @@ fn smoke() {
         claims.sub,
         "the peer reads our token"
     );
+    let mut buf = ClaimsBuf::new();
+    let borrowed = auth
+        .verify_in::<RoleRef<'_>>(token, &mut buf)
+        .expect("verify_in");
+    assert_eq!(borrowed.extra.role, claims.extra.role);
     block_on(auth.verify_live::<Role>(token)).expect("verify_live");
     let (fresh, fresh_token) = fresh_authority(10);
     poll_once(fresh.verify_fresh::<Role>(&fresh_token)).expect("verify_fresh");
@@ -242,6 +251,8 @@ fn main() {
     }
     push_store_ops(&mut ops, "", &small, &small_pairs, 3);
     push_asymmetric_ops(&mut ops);
+    push_verify_in_op(&mut ops, &small, &token);
+    push_floor_ops(&mut ops);
     let mut phase1 = measure(ops, rounds, batch);
 
     // Phase 2: the 1M-session store beside a 1k one, for how refresh and
@@ -285,6 +296,7 @@ fn main() {
     let rows = [
         ("HMAC-SHA256 floor", None, false),
         ("verify", Some(("jsonwebtoken::decode", "decode")), true),
+        (VERIFY_IN, Some(("jsonwebtoken::decode", "decode")), true),
         (
             "verify_fresh",
             Some(("jsonwebtoken::decode", "decode")),
@@ -424,29 +436,42 @@ fn main() {
          resident: {rss_per:.0} B/session (heap bytes alone: cargo run --release --example memory)"
     );
 
-    let speedup = 1.0 / ratio("verify", "jsonwebtoken::decode");
+    let floors = Floors::report(&ops, &small_pairs[0], miss_ns);
+
+    let speedup = 1.0 / ratio(VERIFY_IN, "jsonwebtoken::decode");
+    let owned_speedup = 1.0 / ratio("verify", "jsonwebtoken::decode");
     let mut checks = vec![
         (
-            format!("verify {speedup:.1}× faster than decode (≥5)"),
+            format!("verify_in {speedup:.1}× faster than decode (≥5; verify {owned_speedup:.1}×)"),
             speedup >= 5.0,
         ),
         {
-            let r = ratio("verify", "HMAC-SHA256 floor");
-            (format!("verify {r:.2}× floor (≤2.5)"), r <= 2.5)
+            let r = ratio(VERIFY_IN, "HMAC-SHA256 floor");
+            let owned = ratio("verify", "HMAC-SHA256 floor");
+            (
+                format!("verify_in {r:.2}× floor (≤2.0; verify {owned:.2}×)"),
+                r <= 2.0,
+            )
         },
         {
-            let r = ratio("login (ChaCha20)", "jsonwebtoken::encode");
-            (format!("login {r:.2}× encode (≤1)"), r <= 1.0)
+            let r = ratio("verify", VERIFY_IN);
+            (format!("verify {r:.2}× verify_in (≤1.15)"), r <= 1.15)
         },
-        {
-            let r = ratio("refresh, 1M sessions", "jsonwebtoken::encode (1M resident)")
-                .max(ratio("refresh, 1k sessions", "jsonwebtoken::encode"));
-            (format!("refresh {r:.2}× encode (≤2)"), r <= 2.0)
-        },
-        {
-            let r = ratio("refresh, 1M sessions", "refresh, 1k sessions (1M resident)");
-            (format!("refresh 1M/1k {r:.2}× (≤1.3)"), r <= 1.3)
-        },
+        (
+            format!("login {:.2}× its floor (≤1.3)", floors.login),
+            floors.login <= 1.3,
+        ),
+        (
+            format!("refresh {:.2}× its floor (≤1.3)", floors.refresh),
+            floors.refresh <= 1.3,
+        ),
+        (
+            format!(
+                "refresh 1M {:.1} loads above 1k (≤3)",
+                floors.refresh_1m_loads
+            ),
+            floors.refresh_1m_loads <= 3.0,
+        ),
         {
             let r = ratio("verify_live", "verify");
             (format!("verify_live {r:.2}× verify (≤1.5)"), r <= 1.5)
@@ -744,4 +769,234 @@ fn rss_bytes() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+// ---------------------------------------------------------------------------
+// verify_in, and the floors of login and refresh (issue 17)
+// ---------------------------------------------------------------------------
+
+/// The row of [`push_verify_in_op`].
+const VERIFY_IN: &str = "verify_in (no alloc)";
+
+/// `verify_in` of the same token into one reused buffer, with claims that
+/// borrow from it: the zero-allocation verify.
+fn push_verify_in_op(ops: &mut Vec<Op>, auth: &Arc<Auth>, token: &str) {
+    let (a, t) = (auth.clone(), token.to_owned());
+    let mut buf = Box::new(ClaimsBuf::new());
+    ops.push(Op::new(VERIFY_IN, move || {
+        let claims = a.verify_in::<RoleRef<'_>>(black_box(&t), &mut buf);
+        black_box(claims.expect("verify_in"));
+    }));
+}
+
+/// Blocks per call of the compression row (its figures are per block).
+const BLOCKS: usize = 8;
+
+/// One SHA-256 compression, and the `MemoryStore` operations of login
+/// (`insert`) and refresh (`get`, then `compare_and_swap`) measured alone,
+/// on a store of their own of 1k sessions.
+fn push_floor_ops(ops: &mut Vec<Op>) {
+    let mut state = [0x6a09_e667u32; 8];
+    let blocks = [[0x5au8; 64]; BLOCKS];
+    ops.push(Op::new("SHA-256 compression", move || {
+        sha2::block_api::compress256(&mut state, black_box(&blocks));
+        black_box(&state);
+    }));
+
+    let (auth, pairs) = populated(1_000);
+    let ids: Vec<SessionId> = pairs.iter().map(|p| p.session_id).collect();
+    // A record as login makes one, inserted: its subject is made before
+    // the batch (as the login rows' subjects are); the record is put
+    // together from it and a template in the timed call, as login puts
+    // its record together just before inserting it, so that it is in cache.
+    let claims = serde_json::to_string(&role()).ok();
+    let now = tokenlife::Clock::now(&tokenlife::SystemClock);
+    let login = Login {
+        id: SessionId::from_bytes([0x5e; 16]),
+        subject: subject(6 << 40),
+        claims: claims.clone(),
+        metadata: Metadata::new(),
+        secret: [7u8; 32].into(),
+    };
+    let template = session::start(auth.keyring(), auth.policy(), login, now).0;
+    let subjects: Rc<RefCell<Vec<String>>> = Rc::default();
+    let s = subjects.clone();
+    let mut n = 0u64;
+    let prepare = move |k: usize| {
+        let mut s = s.borrow_mut();
+        s.clear();
+        s.extend((0..k).map(|_| {
+            n += 1;
+            subject(6 << 40 | n)
+        }));
+    };
+    let a = auth.clone();
+    let mut id = 0u128;
+    ops.push(Op::prepared(STORE_INSERT, prepare, move || {
+        id += 1;
+        let t = &template;
+        let record = tokenlife::Session {
+            id: SessionId::from_bytes((id | 0x5eed << 64).to_le_bytes()),
+            subject: subjects.borrow_mut().pop().expect("prepared"),
+            version: 0,
+            generation: 0,
+            key_id: t.key_id.clone(),
+            current_hash: t.current_hash,
+            previous_hash: None,
+            created_at: t.created_at,
+            rotated_at: t.rotated_at,
+            idle_expires_at: t.idle_expires_at,
+            absolute_expires_at: t.absolute_expires_at,
+            revoked: None,
+            claims: claims.clone(),
+            metadata: Metadata::new(),
+        };
+        block_on(a.store().insert(record)).expect("insert");
+    }));
+
+    // What refresh does to the store: load the record, store its successor.
+    let a = auth.clone();
+    let mut at = 0usize;
+    ops.push(Op::new(STORE_SWAP, move || {
+        at = (at + 7919) % ids.len();
+        let store = a.store();
+        let mut record = block_on(store.get(&ids[at]))
+            .expect("get")
+            .expect("a session");
+        let version = record.version;
+        record.version += 1;
+        record.generation += 1;
+        block_on(store.compare_and_swap(version, record)).expect("compare_and_swap");
+    }));
+}
+
+const STORE_INSERT: &str = "MemoryStore insert";
+const STORE_SWAP: &str = "MemoryStore get + compare_and_swap";
+
+/// Each operation against the floor its design sets: the SHA-256
+/// compressions it must do (counted from the code, for this run's tokens)
+/// times one compression, plus its `MemoryStore` operation measured alone.
+struct Floors {
+    /// login (ChaCha20) over its floor, median of per-round ratios.
+    login: f64,
+    /// refresh at 1k sessions over its floor.
+    refresh: f64,
+    /// How many cache-missing loads the 1M refresh costs above the 1k one.
+    refresh_1m_loads: f64,
+}
+
+impl Floors {
+    fn report(ops: &[Op], pair: &TokenPair, miss_ns: f64) -> Self {
+        let by = |name: &str| -> &Vec<f64> {
+            &ops.iter().find(|o| o.name == name).expect("an op").samples
+        };
+        let med = |name: &str| median(by(name).clone());
+        let c = Compressions::of(pair);
+        let per =
+            |name: &str| -> Vec<f64> { by(name).iter().map(|ns| ns / BLOCKS as f64).collect() };
+        let comp = per("SHA-256 compression");
+        // Per round: the operation over (compressions × that round's
+        // compression + that round's store operation); the median of those.
+        let vs_floor = |op: &str, n: u32, store: &str| -> (f64, f64) {
+            let floors: Vec<f64> = comp
+                .iter()
+                .zip(by(store))
+                .map(|(c, s)| f64::from(n) * c + s)
+                .collect();
+            let r = median(by(op).iter().zip(&floors).map(|(x, f)| x / f).collect());
+            (median(floors), r)
+        };
+        let (login_floor, login) = vs_floor("login (ChaCha20)", c.login(), STORE_INSERT);
+        let (refresh_floor, refresh) = vs_floor("refresh, 1k sessions", c.refresh(), STORE_SWAP);
+        let above = median(
+            by("refresh, 1M sessions")
+                .iter()
+                .zip(by("refresh, 1k sessions (1M resident)"))
+                .map(|(big, small)| big - small)
+                .collect(),
+        );
+        let refresh_1m_loads = above / miss_ns;
+        println!();
+        println!(
+            "floors: one SHA-256 compression {:.1} ns (median, one 64-byte block); {} {:.0} ns; {} {:.0} ns",
+            median(comp.clone()),
+            STORE_INSERT,
+            med(STORE_INSERT),
+            STORE_SWAP,
+            med(STORE_SWAP),
+        );
+        println!(
+            "  login:   {:>2} compressions (access token {}, refresh tag {}, SHA-256 of its secret 1) + insert \
+             = floor {login_floor:.0} ns; login (ChaCha20) {:.0} ns = {login:.2}× floor",
+            c.login(),
+            c.access,
+            c.tag,
+            med("login (ChaCha20)"),
+        );
+        println!(
+            "  refresh: {:>2} compressions (tag {}, SHA-256 of the secret 1, successor {}, its SHA-256 1, its tag {}, \
+             access token {}) + get + compare_and_swap = floor {refresh_floor:.0} ns; refresh, 1k sessions {:.0} ns \
+             = {refresh:.2}× floor",
+            c.refresh(),
+            c.tag,
+            c.successor,
+            c.tag,
+            c.access,
+            med("refresh, 1k sessions"),
+        );
+        println!(
+            "  refresh, 1M sessions: {above:.0} ns above refresh, 1k sessions (1M resident) \
+             = {refresh_1m_loads:.1} cache-missing loads of {miss_ns:.0} ns"
+        );
+        Self {
+            login,
+            refresh,
+            refresh_1m_loads,
+        }
+    }
+}
+
+/// SHA-256 compressions of each part of login and refresh, counted from
+/// the tokens' lengths as the code computes them. Every HMAC key's inner
+/// and outer states are precomputed once per key, so an HMAC over `n`
+/// bytes costs the blocks of `n` bytes after the key's block (with SHA-256
+/// padding: 9 bytes at least) plus one outer block.
+struct Compressions {
+    /// The access token's MAC, over its signing input.
+    access: u32,
+    /// A refresh token's tag: HMAC over `"tlr1"` and its payload.
+    tag: u32,
+    /// The successor secret: HMAC over session id (16), generation (8)
+    /// and the secret (32).
+    successor: u32,
+}
+
+impl Compressions {
+    fn of(pair: &TokenPair) -> Self {
+        let hmac = |n: usize| (n + 9).div_ceil(64) as u32 + 1;
+        let signing_input = signing_input(&pair.access_token).len();
+        let payload_b64 = pair
+            .refresh_token
+            .strip_prefix("tlr1.")
+            .and_then(|r| r.split('.').next())
+            .expect("a refresh token")
+            .len();
+        let payload = payload_b64 / 4 * 3 + (payload_b64 % 4).saturating_sub(1);
+        Self {
+            access: hmac(signing_input),
+            tag: hmac(4 + payload),
+            successor: hmac(16 + 8 + 32),
+        }
+    }
+
+    /// Access token, first refresh tag, SHA-256 of the first secret.
+    fn login(&self) -> u32 {
+        self.access + self.tag + 1
+    }
+
+    /// The presented token's tag and its secret's SHA-256; the successor
+    /// secret, its SHA-256 and its tag; the access token.
+    fn refresh(&self) -> u32 {
+        self.tag + 1 + self.successor + 1 + self.tag + self.access
+    }
 }

@@ -5,8 +5,8 @@
 //! valgrind --tool=callgrind target/release/deps/instructions-<hash> verify 10000
 //! ```
 //!
-//! Runs one operation (`verify`, `verify_live`, `decode`, `floor`, `encode`,
-//! `login`, `refresh`, `logout`) the given number of times, after the setup.
+//! Runs one operation (`verify`, `verify_in`, `verify_live`, `decode`,
+//! `floor`, `encode`, `login`, `refresh`, `logout`) the given number of times, after the setup.
 //! Without arguments (as `cargo bench` runs it) it runs each once and exits.
 
 mod support;
@@ -33,6 +33,47 @@ fn main() {
     let token = pairs[0].access_token.clone();
     let claims = jwt_claims(&auth.verify(&token).expect("verify"));
     let input = signing_input(&token).to_owned();
+    if op == "verify-ratios" {
+        // A quick wall-clock check while optimising (not for callgrind):
+        // batches of verify_in, verify and the floor alternate, `n` rounds.
+        let mut buf = tokenlife::access::ClaimsBuf::new();
+        let time = |f: &mut dyn FnMut()| {
+            let start = std::time::Instant::now();
+            for _ in 0..20_000 {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / 20_000.0
+        };
+        let (mut vin, mut v, mut fl) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..n {
+            let f = time(&mut || {
+                black_box(floor.mac(black_box(input.as_bytes())));
+            });
+            let a = time(&mut || {
+                black_box(
+                    auth.verify_in::<RoleRef<'_>>(black_box(&token), &mut buf)
+                        .is_ok(),
+                );
+            });
+            let b = time(&mut || {
+                black_box(auth.verify::<Role>(black_box(&token)).is_ok());
+            });
+            vin.push(a / f);
+            v.push(b / f);
+            fl.push(f);
+        }
+        let med = |mut x: Vec<f64>| {
+            x.sort_by(f64::total_cmp);
+            x[x.len() / 2]
+        };
+        println!(
+            "floor {:.0} ns; verify_in {:.2}× floor; verify {:.2}× floor",
+            med(fl),
+            med(vin),
+            med(v)
+        );
+        return;
+    }
     let mut refresher = Refresher::new(&pairs);
     let role = role();
     let fresh: Vec<_> = if matches!(op, "logout" | "all") {
@@ -43,9 +84,14 @@ fn main() {
         Vec::new()
     };
     let all = op == "all";
+    let mut buf = tokenlife::access::ClaimsBuf::new();
     for i in 0..n {
         if all || op == "verify" {
             black_box(auth.verify::<Role>(black_box(&token)).expect("verify"));
+        }
+        if all || op == "verify_in" {
+            let claims = auth.verify_in::<RoleRef<'_>>(black_box(&token), &mut buf);
+            black_box(claims.expect("verify_in"));
         }
         if all || op == "verify_live" {
             black_box(block_on(auth.verify_live::<Role>(black_box(&token))).expect("live"));

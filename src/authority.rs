@@ -5,9 +5,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned};
 
-use crate::access::{self, AccessClaims, app_claims};
+use crate::access::{self, AccessClaims, BorrowedClaims, ClaimsBuf, app_claims};
 use crate::error::{Error, RevokeReason};
 use crate::events::{Event, EventSink, NoEvents};
 use crate::id::SessionId;
@@ -290,6 +290,25 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
         access_token: &str,
     ) -> Result<AccessClaims<Cl>, Error> {
         access::verify(access_token, &self.keys, &self.policy, self.clock.now())
+    }
+
+    /// [`verify`](Authority::verify) without allocating: the claims borrow
+    /// from `buf`. See [`access::verify_in`].
+    ///
+    /// # Errors
+    /// As [`verify`](Authority::verify).
+    pub fn verify_in<'a, Cl: Deserialize<'a>>(
+        &self,
+        access_token: &str,
+        buf: &'a mut ClaimsBuf,
+    ) -> Result<BorrowedClaims<'a, Cl>, Error> {
+        access::verify_in(
+            access_token,
+            &self.keys,
+            &self.policy,
+            self.clock.now(),
+            buf,
+        )
     }
 
     /// [`verify`](Authority::verify), then checks that the session is still

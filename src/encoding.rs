@@ -3,10 +3,14 @@
 //! Hand-written rather than the `base64` crate's general engine: every token
 //! passes through here several times per operation. Decoding takes 8
 //! characters to 6 bytes per step through four pre-shifted lookup tables
-//! (one OR per character, one error check per call); encoding takes 6 bytes
-//! to 8 characters per step through a table of character pairs (one lookup
-//! per 12 bits). The tests hold it to the `base64` crate's `URL_SAFE_NO_PAD`
-//! on every length.
+//! (one OR per character, one error check per call), and hands inputs of
+//! 40 characters or more (an access token's payload and signature) to
+//! `base64-simd`, which decodes them several times faster with SIMD
+//! (and its set-up costs more than it saves below); encoding takes 6
+//! bytes to 8 characters per step through a table of character pairs (one
+//! lookup per 12 bits), and hands 30 bytes or more to `base64-simd` too,
+//! whose output needs no UTF-8 check. The tests hold both decoders and
+//! both encoders to the `base64` crate's `URL_SAFE_NO_PAD` on every length.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -67,23 +71,27 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 /// Appends the encoding of `bytes` to `out`.
 pub(crate) fn encode_into(bytes: &[u8], out: &mut String) {
     out.reserve(encoded_len(bytes.len()));
-    // 120 bytes become 160 characters: encode a stack chunk at a time and
-    // append it as one `str`. 120 bytes (a multiple of the 6-byte step)
-    // covers every refresh-token payload in one chunk.
-    let mut chunk = [0u8; 160];
-    for block in bytes.chunks(120) {
-        let n = encode_block(block, &mut chunk);
-        // Only alphabet characters were written, which are ASCII.
-        out.push_str(core::str::from_utf8(&chunk[..n]).unwrap_or_default());
+    // Encoded a stack chunk at a time and appended as one `str`: 360
+    // bytes (a multiple of both encoders' steps) become 480 characters,
+    // which covers an access token's payload and every refresh token's.
+    let mut chunk = [0u8; 480];
+    for block in bytes.chunks(360) {
+        if block.len() >= SIMD_ENCODE_FROM {
+            // base64-simd writes only alphabet characters, and says so by
+            // returning a `str`: nothing to check again.
+            let text = base64_simd::URL_SAFE_NO_PAD
+                .encode_as_str(block, base64_simd::Out::from_slice(&mut chunk));
+            out.push_str(text);
+        } else {
+            let n = encode_block(block, &mut chunk);
+            // Only alphabet characters were written, which are ASCII.
+            out.push_str(core::str::from_utf8(&chunk[..n]).unwrap_or_default());
+        }
     }
 }
 
-/// Appends the encoding of `bytes` to `out`, as ASCII bytes.
-pub(crate) fn encode_into_vec(bytes: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + encoded_len(bytes.len()), 0);
-    encode_block(bytes, &mut out[start..]);
-}
+/// Inputs from this many bytes on are encoded by `base64-simd`.
+const SIMD_ENCODE_FROM: usize = 30;
 
 /// Encodes `bytes` into the front of `out` (which must be long enough);
 /// returns the number of characters written.
@@ -159,10 +167,29 @@ pub(crate) fn decode_array<const N: usize>(text: &[u8]) -> Result<[u8; N], Malfo
 /// Decodes `text` into `out`, whose length must be exactly
 /// `decoded_len(text.len())`; otherwise, or if `text` is not canonical,
 /// it fails. `out` is left partly written, possibly with garbage, on failure.
+///
+/// From [`SIMD_FROM`] characters on (a token's payload and signature), `base64-simd`
+/// decodes, as strictly (the tests hold both to the `base64` crate on
+/// every length and edit); below, where its set-up costs more than it
+/// saves, the tables here do.
 pub(crate) fn decode_into(text: &[u8], out: &mut [u8]) -> Result<(), Malformed> {
     if decoded_len(text.len()) != Some(out.len()) {
         return Err(Malformed::Base64);
     }
+    if text.len() >= SIMD_FROM {
+        return base64_simd::URL_SAFE_NO_PAD
+            .decode(text, base64_simd::Out::from_slice(out))
+            .map(|_| ())
+            .map_err(|_| Malformed::Base64);
+    }
+    decode_tables(text, out)
+}
+
+/// Inputs from this many characters on are decoded by `base64-simd`.
+const SIMD_FROM: usize = 40;
+
+/// [`decode_into`] by the lookup tables, for an `out` of the right length.
+fn decode_tables(text: &[u8], out: &mut [u8]) -> Result<(), Malformed> {
     // 8 characters to 6 bytes per step. `text.len() / 8 == out.len() / 6`
     // for every length `decoded_len` accepts, so the zip covers both.
     let (steps, rest) = text.as_chunks::<8>();
@@ -272,9 +299,6 @@ mod tests {
                     .collect();
                 let text = encode(&bytes);
                 assert_eq!(text, URL_SAFE_NO_PAD.encode(&bytes));
-                let mut v = Vec::new();
-                encode_into_vec(&bytes, &mut v);
-                assert_eq!(v, text.as_bytes());
                 assert_eq!(decode(text.as_bytes()).unwrap(), bytes);
                 // Every single-character change decodes exactly as the crate says.
                 let mut edited = text.clone().into_bytes();
@@ -295,19 +319,51 @@ mod tests {
     }
 
     #[test]
+    fn both_decoders_refuse_and_accept_exactly_what_the_base64_crate_does() {
+        // Every length either side of the hand-over to base64-simd and of
+        // its 32-character step, every byte value at the first, a middle
+        // and the last position, each decoder against the crate.
+        for chars in (0..=140).chain(250..=290) {
+            let bytes: Vec<u8> = (0..chars * 3 / 4).map(|i| (i * 151 + 3) as u8).collect();
+            let mut text = URL_SAFE_NO_PAD.encode(&bytes).into_bytes();
+            text.resize(chars, b'w');
+            let positions = [0, chars / 2, chars.saturating_sub(1)];
+            for &i in positions.iter().filter(|&&i| i < chars) {
+                let keep = text[i];
+                for c in 0..=255 {
+                    text[i] = c;
+                    let theirs = URL_SAFE_NO_PAD.decode(&text).ok();
+                    let tables = decoded_len(chars).and_then(|n| {
+                        let mut out = alloc::vec![0u8; n];
+                        decode_tables(&text, &mut out).ok().map(|()| out)
+                    });
+                    let simd = decoded_len(chars).and_then(|n| {
+                        let mut out = alloc::vec![0u8; n];
+                        base64_simd::URL_SAFE_NO_PAD
+                            .decode(&text, base64_simd::Out::from_slice(&mut out))
+                            .ok()?;
+                        Some(out)
+                    });
+                    assert_eq!(tables, theirs, "tables {text:?}");
+                    assert_eq!(simd, theirs, "simd {text:?}");
+                    assert_eq!(decode(&text).ok(), theirs, "{text:?}");
+                }
+                text[i] = keep;
+            }
+        }
+    }
+
+    #[test]
     fn every_step_and_tail_shape() {
         // Encoding: lengths on both sides of the 6-byte step and of
         // `encode_into`'s 120-byte chunk, every path against the crate.
-        for len in (0..=30).chain(114..=126).chain(234..=246) {
+        for len in (0..=40).chain(114..=126).chain(234..=246).chain(354..=366) {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 97 + 13) as u8).collect();
             let expected = URL_SAFE_NO_PAD.encode(&bytes);
             let mut s = String::from("x.");
             encode_into(&bytes, &mut s);
             assert_eq!(s[2..], expected);
-            let mut v = b"x.".to_vec();
-            encode_into_vec(&bytes, &mut v);
-            assert_eq!(v[2..], *expected.as_bytes());
-            let mut buf = [b'#'; 400];
+            let mut buf = [b'#'; 600];
             assert_eq!(encode_to_slice(&bytes, &mut buf), expected.len());
             assert_eq!(buf[..expected.len()], *expected.as_bytes());
             assert!(buf[expected.len()..].iter().all(|&b| b == b'#'));

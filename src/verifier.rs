@@ -4,9 +4,9 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned};
 
-use crate::access::{self, AccessClaims, VerificationKeys};
+use crate::access::{self, AccessClaims, BorrowedClaims, ClaimsBuf, VerificationKeys};
 use crate::error::Error;
 use crate::jwks::{self, JwksError};
 use crate::keys::{AccessKey, KeyId};
@@ -94,6 +94,20 @@ impl Verifier {
         now: UnixMillis,
     ) -> Result<AccessClaims<C>, Error> {
         access::verify_with(token, self, &self.policy, now)
+    }
+
+    /// [`verify`](Verifier::verify) without allocating: the claims borrow
+    /// from `buf`. See [`access::verify_in`].
+    ///
+    /// # Errors
+    /// As [`verify`](Verifier::verify).
+    pub fn verify_in<'a, C: Deserialize<'a>>(
+        &self,
+        token: &str,
+        now: UnixMillis,
+        buf: &'a mut ClaimsBuf,
+    ) -> Result<BorrowedClaims<'a, C>, Error> {
+        access::verify_in_with(token, self, &self.policy, now, buf)
     }
 
     /// Whether a key named `key_id` is among this verifier's.

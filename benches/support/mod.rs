@@ -27,6 +27,14 @@ pub struct Role {
     pub role: String,
 }
 
+/// The application claims of the realistic token, borrowed from the
+/// buffer `verify_in` decodes into: a claims type that owns nothing.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RoleRef<'a> {
+    #[serde(borrow)]
+    pub role: &'a str,
+}
+
 /// The same token as `jsonwebtoken` sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JwtClaims {

@@ -23,6 +23,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
+use tokenlife::access::{AccessClaims, BorrowedClaims, ClaimsBuf};
 use tokenlife::refresh::RefreshToken;
 use tokenlife::store::RevocationFeed;
 use tokenlife::{
@@ -75,6 +76,12 @@ pub fn check_verify_access(data: &[u8]) {
     if mode & 1 == 0 {
         let token = String::from_utf8_lossy(rest);
         let r = tokenlife::access::verify::<serde_json::Value>(&token, &keys, &policy, now);
+        let mut buf = ClaimsBuf::new();
+        let borrowed = tokenlife::access::verify_in::<serde_json::Value>(
+            &token, &keys, &policy, now, &mut buf,
+        );
+        check_same_outcome(&r, borrowed.map(BorrowedClaims::into_owned));
+        check_verify_in_borrowing(&token, &keys, &policy, now);
         match r {
             // Forging an HS256 MAC by fuzzing is not going to happen; but
             // a seed may be a real token: it must then be our own shape.
@@ -105,9 +112,12 @@ pub fn check_verify_access(data: &[u8]) {
             "{input}.{}",
             URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
         );
-        let r = tokenlife::access::verify::<serde_json::Map<String, serde_json::Value>>(
-            &token, &keys, &policy, now,
-        );
+        type Map = serde_json::Map<String, serde_json::Value>;
+        let r = tokenlife::access::verify::<Map>(&token, &keys, &policy, now);
+        let mut buf = ClaimsBuf::new();
+        let borrowed = tokenlife::access::verify_in::<Map>(&token, &keys, &policy, now, &mut buf);
+        check_same_outcome(&r, borrowed.map(BorrowedClaims::into_owned));
+        check_verify_in_borrowing(&token, &keys, &policy, now);
         match r {
             Ok(claims) => {
                 // Whatever got through must really say what was accepted.
@@ -154,6 +164,45 @@ pub fn check_verify_access(data: &[u8]) {
             }
             Err(e) => check_token_error(&e, token.len(), policy.max_token_bytes()),
         }
+    }
+}
+
+/// `verify_in` said what `verify` said: the same claims once owned, or
+/// the same error.
+fn check_same_outcome<C: PartialEq + std::fmt::Debug>(
+    owned: &Result<AccessClaims<C>, Error>,
+    borrowed: Result<AccessClaims<C>, Error>,
+) {
+    match (owned, &borrowed) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "verify_in read other claims than verify"),
+        (Err(a), Err(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        _ => panic!("verify {owned:?} but verify_in {borrowed:?}"),
+    }
+}
+
+/// `verify_in` with claims that own nothing (`()`) read the registered
+/// claims `verify` reads, or fails as it does.
+fn check_verify_in_borrowing(token: &str, keys: &Keyring, policy: &Policy, now: UnixMillis) {
+    let owned = tokenlife::access::verify::<()>(token, keys, policy, now);
+    let mut buf = ClaimsBuf::new();
+    let borrowed = tokenlife::access::verify_in::<()>(token, keys, policy, now, &mut buf);
+    match (&owned, &borrowed) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(
+                (&*b.sub, b.sid, b.iat, b.exp, &*b.jti, b.iss.as_deref()),
+                (
+                    a.sub.as_str(),
+                    a.sid,
+                    a.iat,
+                    a.exp,
+                    a.jti.as_str(),
+                    a.iss.as_deref()
+                )
+            );
+            assert!(b.aud.iter().eq(a.aud.iter().map(String::as_str)));
+        }
+        (Err(a), Err(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
+        _ => panic!("verify {owned:?} but verify_in::<()> {borrowed:?}"),
     }
 }
 

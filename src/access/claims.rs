@@ -6,7 +6,8 @@
 //! to `C`; instead `C` is given a view of the object from which the
 //! registered members are filtered out as they stream past, so the payload
 //! is read once and nothing is buffered. A registered member that appears
-//! twice is refused, as serde's derive would.
+//! twice is refused, as serde's derive would. Strings are borrowed from the
+//! payload unless they hold escapes.
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -16,30 +17,30 @@ use core::marker::PhantomData;
 
 use serde::de::value::{BorrowedStrDeserializer, StringDeserializer};
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
-    Visitor,
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 
+use super::borrowed::Audiences;
 use crate::error::Malformed;
 use crate::id::SessionId;
 
 pub(super) mod fast;
 
 /// The claims as they appear in the token, before any check.
-pub(crate) struct RawClaims<C> {
-    pub(crate) sub: String,
+pub(crate) struct RawClaims<'a, C> {
+    pub(crate) sub: Cow<'a, str>,
     pub(crate) sid: SessionId,
     pub(crate) iat: u64,
     pub(crate) exp: u64,
-    pub(crate) jti: String,
+    pub(crate) jti: Cow<'a, str>,
     pub(crate) nbf: Option<u64>,
-    pub(crate) iss: Option<String>,
-    pub(crate) aud: Vec<String>,
+    pub(crate) iss: Option<Cow<'a, str>>,
+    pub(crate) aud: Audiences<'a>,
     pub(crate) extra: C,
 }
 
 /// Parses a claims object (the decoded JWT payload).
-pub(crate) fn parse<C: DeserializeOwned>(json: &[u8]) -> Result<RawClaims<C>, Malformed> {
+pub(crate) fn parse<'a, C: Deserialize<'a>>(json: &'a [u8]) -> Result<RawClaims<'a, C>, Malformed> {
     let mut slots = Slots::default();
     let mut de = serde_json::Deserializer::from_slice(json);
     let extra = de
@@ -74,15 +75,15 @@ impl<'de> MapAccess<'de> for NoMembers {
 /// so that an explicit `null` counts as present (for the duplicate check)
 /// but absent in value, exactly as serde's derive treats `Option` fields.
 #[derive(Default)]
-struct Slots {
-    sub: Option<String>,
+struct Slots<'de> {
+    sub: Option<Text<'de>>,
     sid: Option<SessionId>,
     iat: Option<u64>,
     exp: Option<u64>,
-    jti: Option<String>,
+    jti: Option<Text<'de>>,
     nbf: Option<Option<u64>>,
-    iss: Option<Option<String>>,
-    aud: Option<Option<Audience>>,
+    iss: Option<Option<Text<'de>>>,
+    aud: Option<Option<Audience<'de>>>,
 }
 
 pub(super) enum Key<'de> {
@@ -97,10 +98,10 @@ pub(super) enum Key<'de> {
     Other(Cow<'de, str>),
 }
 
-impl Slots {
+impl<'de> Slots<'de> {
     /// Reads the value of registered `key` from `map` into its slot.
-    fn fill<'de, A: MapAccess<'de>>(&mut self, key: Key<'de>, map: &mut A) -> Result<(), A::Error> {
-        fn put<'de, T: de::Deserialize<'de>, A: MapAccess<'de>>(
+    fn fill<A: MapAccess<'de>>(&mut self, key: Key<'de>, map: &mut A) -> Result<(), A::Error> {
+        fn put<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
             slot: &mut Option<T>,
             name: &'static str,
             map: &mut A,
@@ -124,20 +125,19 @@ impl Slots {
         }
     }
 
-    fn finish<C, E: de::Error>(self, extra: C) -> Result<RawClaims<C>, E> {
+    fn finish<C, E: de::Error>(self, extra: C) -> Result<RawClaims<'de, C>, E> {
         let aud = match self.aud.flatten() {
-            None => Vec::new(),
-            Some(Audience::One(a)) => alloc::vec![a],
-            Some(Audience::Many(v)) => v,
+            None => Audiences::default(),
+            Some(Audience(aud)) => aud,
         };
         Ok(RawClaims {
-            sub: self.sub.ok_or_else(|| E::missing_field("sub"))?,
+            sub: self.sub.ok_or_else(|| E::missing_field("sub"))?.0,
             sid: self.sid.ok_or_else(|| E::missing_field("sid"))?,
             iat: self.iat.ok_or_else(|| E::missing_field("iat"))?,
             exp: self.exp.ok_or_else(|| E::missing_field("exp"))?,
-            jti: self.jti.ok_or_else(|| E::missing_field("jti"))?,
+            jti: self.jti.ok_or_else(|| E::missing_field("jti"))?.0,
             nbf: self.nbf.flatten(),
-            iss: self.iss.flatten(),
+            iss: self.iss.flatten().map(|t| t.0),
             aud,
             extra,
         })
@@ -145,13 +145,14 @@ impl Slots {
 }
 
 /// Reads a claims object into `slots` (empty, or holding what
-/// [`parse_ours`] read before the object's application members).
-struct ClaimsVisitor<'s, C> {
-    slots: &'s mut Slots,
+/// [`parse_ours`](fast::parse_ours) read before the object's application
+/// members).
+struct ClaimsVisitor<'s, 'de, C> {
+    slots: &'s mut Slots<'de>,
     claims: PhantomData<C>,
 }
 
-impl<'de, C: DeserializeOwned> Visitor<'de> for ClaimsVisitor<'_, C> {
+impl<'de, C: Deserialize<'de>> Visitor<'de> for ClaimsVisitor<'_, 'de, C> {
     /// The application's claims; the registered ones are left in the slots.
     type Value = C;
 
@@ -174,12 +175,12 @@ impl<'de, C: DeserializeOwned> Visitor<'de> for ClaimsVisitor<'_, C> {
 }
 
 /// The claims object as `C` sees it: registered members filtered out.
-struct Filtered<'a, A> {
+struct Filtered<'a, 'de, A> {
     map: &'a mut A,
-    slots: &'a mut Slots,
+    slots: &'a mut Slots<'de>,
 }
 
-impl<'de, A: MapAccess<'de>> Deserializer<'de> for Filtered<'_, A> {
+impl<'de, A: MapAccess<'de>> Deserializer<'de> for Filtered<'_, 'de, A> {
     type Error = A::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
@@ -221,7 +222,7 @@ impl<'de, A: MapAccess<'de>> Deserializer<'de> for Filtered<'_, A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filtered<'_, A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filtered<'_, 'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -249,7 +250,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filtered<'_, A> {
     }
 }
 
-impl<'de> de::Deserialize<'de> for Key<'de> {
+impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct KeyVisitor;
         impl<'de> Visitor<'de> for KeyVisitor {
@@ -269,6 +270,11 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
 }
 
 impl Key<'_> {
+    /// Whether `name` is a registered claim's.
+    fn registered_bytes(name: &[u8]) -> bool {
+        core::str::from_utf8(name).is_ok_and(|n| Key::registered(n).is_some())
+    }
+
     fn registered(name: &str) -> Option<Self> {
         // Every registered name is three bytes: the length test sends other
         // keys away at once; the rest compares a 3-byte array.
@@ -289,29 +295,61 @@ impl Key<'_> {
     }
 }
 
-/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
-enum Audience {
-    One(String),
-    Many(Vec<String>),
+/// A JSON string, borrowed from the payload when it has no escapes (serde's
+/// own `Cow<str>` always copies).
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor).map(Text)
+    }
 }
 
-impl<'de> de::Deserialize<'de> for Audience {
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(String::from(v)))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+struct Audience<'de>(Audiences<'de>);
+
+impl<'de> Deserialize<'de> for Audience<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct AudVisitor;
         impl<'de> Visitor<'de> for AudVisitor {
-            type Value = Audience;
+            type Value = Audience<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string or an array of strings")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Audience, E> {
-                Ok(Audience::One(String::from(v)))
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                TextVisitor
+                    .visit_borrowed_str(v)
+                    .map(|a| Audience(Audiences::one(a)))
             }
-            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Audience, S::Error> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                TextVisitor
+                    .visit_str(v)
+                    .map(|a| Audience(Audiences::one(a)))
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
                 let mut all = Vec::new();
-                while let Some(a) = seq.next_element::<String>()? {
+                while let Some(Text(a)) = seq.next_element::<Text<'de>>()? {
                     all.push(a);
                 }
-                Ok(Audience::Many(all))
+                Ok(Audience(Audiences::many(all)))
             }
         }
         d.deserialize_any(AudVisitor)
@@ -343,36 +381,33 @@ mod tests {
 
     #[test]
     fn registered_and_application_claims_are_separated() {
-        let raw =
-            parse::<Role>(obj(r#","role":"r","iss":"i","aud":["x","y"]"#).as_bytes()).unwrap();
-        assert_eq!(
-            (raw.sub.as_str(), raw.iat, raw.exp, raw.jti.as_str()),
-            ("a", 1, 2, "j")
-        );
+        let json = obj(r#","role":"r","iss":"i","aud":["x","y"]"#);
+        let raw = parse::<Role>(json.as_bytes()).unwrap();
+        assert_eq!((&*raw.sub, raw.iat, raw.exp, &*raw.jti), ("a", 1, 2, "j"));
         assert_eq!(raw.extra, Role { role: "r".into() });
         assert_eq!(raw.iss.as_deref(), Some("i"));
-        assert_eq!(raw.aud, ["x", "y"]);
+        assert_eq!(raw.aud.iter().collect::<Vec<_>>(), ["x", "y"]);
         // The application type never sees registered claims.
-        let strict = parse::<Strict>(obj(r#","role":"r","nbf":1"#).as_bytes()).unwrap();
+        let json = obj(r#","role":"r","nbf":1"#);
+        let strict = parse::<Strict>(json.as_bytes()).unwrap();
         assert_eq!(strict.extra.role, "r");
         assert_eq!(strict.nbf, Some(1));
     }
 
     #[test]
     fn unit_and_maps_take_what_is_there() {
-        let raw = parse::<()>(obj(r#","role":"r","aud":"x","nbf":null"#).as_bytes()).unwrap();
-        assert_eq!(raw.aud, ["x"]);
+        let json = obj(r#","role":"r","aud":"x","nbf":null"#);
+        let raw = parse::<()>(json.as_bytes()).unwrap();
+        assert_eq!(raw.aud.iter().collect::<Vec<_>>(), ["x"]);
         assert_eq!(raw.nbf, None);
-        let map = parse::<serde_json::Map<String, serde_json::Value>>(
-            obj(r#","r\u00f6le":"r","n":{"deep":[1]}"#).as_bytes(),
-        )
-        .unwrap();
+        let json = obj(r#","r\u00f6le":"r","n":{"deep":[1]}"#);
+        let map = parse::<serde_json::Map<String, serde_json::Value>>(json.as_bytes()).unwrap();
         assert_eq!(map.extra.len(), 2);
         assert!(map.extra.contains_key("röle"));
     }
 
     /// Everything `RawClaims` holds, comparable.
-    fn seen<C: core::fmt::Debug>(r: &Result<RawClaims<C>, Malformed>) -> String {
+    fn seen<C: core::fmt::Debug>(r: &Result<RawClaims<'_, C>, Malformed>) -> String {
         match r {
             Ok(r) => alloc::format!(
                 "{:?} {:?} {} {} {:?} {:?} {:?} {:?} {:?}",
@@ -391,38 +426,93 @@ mod tests {
     }
 
     /// The fast path agrees with the general one on `json` for three
-    /// application claim types, and leaves the payload as it found it.
-    /// Returns whether the fast path itself accepted it.
+    /// application claim types, whether it gives up before writing to the
+    /// payload (and the general parser reads it as it is) or after (and the
+    /// general parser reads a fresh copy). Returns whether the fast path
+    /// itself accepted it.
     fn agree(json: &[u8]) -> bool {
         type Map = serde_json::Map<String, serde_json::Value>;
+        fn check<'a, C: Deserialize<'a> + core::fmt::Debug>(json: &'a [u8], copy: &'a mut [u8]) {
+            let fast = seen(&parse_fast::<C>(copy, || Ok(json)));
+            assert_eq!(
+                fast,
+                seen(&parse::<C>(json)),
+                "{}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        check::<Role>(json, &mut json.to_vec());
+        check::<()>(json, &mut json.to_vec());
+        check::<Map>(json, &mut json.to_vec());
+        check::<Borrows<'_>>(json, &mut json.to_vec());
+        check::<Rich<'_>>(json, &mut json.to_vec());
+        // Given back untouched whenever it was not written to.
         let mut copy = json.to_vec();
-        let fast = seen(&parse_fast::<Role>(&mut copy));
-        assert_eq!(copy, json);
-        assert_eq!(
-            fast,
-            seen(&parse::<Role>(json)),
-            "{}",
-            String::from_utf8_lossy(json)
-        );
-        let fast = seen(&parse_fast::<()>(&mut copy));
-        assert_eq!(
-            fast,
-            seen(&parse::<()>(json)),
-            "{}",
-            String::from_utf8_lossy(json)
-        );
-        let fast = seen(&parse_fast::<Map>(&mut copy));
-        assert_eq!(
-            fast,
-            seen(&parse::<Map>(json)),
-            "{}",
-            String::from_utf8_lossy(json)
-        );
-        assert_eq!(copy, json);
-        parse_ours::<Map>(&mut copy).is_some()
+        match parse_ours::<Map>(&mut copy) {
+            Ok(_) => true,
+            Err(Some(intact)) => {
+                assert_eq!(intact, json);
+                false
+            }
+            Err(None) => false,
+        }
+    }
+
+    /// Application claims read through options, enums and bytes, as
+    /// serde_json would hand them over.
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Rich<'a> {
+        #[serde(borrow)]
+        role: Option<Cow<'a, str>>,
+        #[serde(default)]
+        kind: Option<Kind>,
+        #[serde(default, borrow)]
+        raw: Option<&'a [u8]>,
+        #[serde(default)]
+        n: Option<u8>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    enum Kind {
+        A,
+        B(u8),
+    }
+
+    /// Application claims that borrow where they can.
+    #[derive(Deserialize, Debug)]
+    struct Borrows<'a> {
+        #[serde(borrow)]
+        role: Cow<'a, str>,
     }
 
     const OURS: &str = r#"{"sub":"4f1c2e9a-7d3b-4c8e-9a1f-2b3c4d5e6f70","sid":"AAAAAAAAAAAAAAAAAAAAAA","iat":1764000000,"exp":1764000900,"jti":"BBBBBBBBBBBBBBBBBBBBBB","iss":"https://auth.example.com","aud":"https://api.example.com","role":"editor"}"#;
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_and_escaped_ones_owned() {
+        #[allow(clippy::ptr_arg)] // whether it borrows is the question
+        fn borrowed(s: &Cow<'_, str>) -> bool {
+            matches!(s, Cow::Borrowed(_))
+        }
+        let mut copy = OURS.as_bytes().to_vec();
+        let raw = parse_ours::<Borrows<'_>>(&mut copy).ok().unwrap();
+        assert!(borrowed(&raw.sub) && borrowed(&raw.jti) && borrowed(&raw.extra.role));
+        assert!(raw.iss.as_ref().is_some_and(borrowed));
+        assert_eq!(
+            raw.aud.iter().collect::<Vec<_>>(),
+            ["https://api.example.com"]
+        );
+        assert_eq!(raw.extra.role, "editor");
+        // The general parser borrows the same way, and unescapes into a copy.
+        let escaped = OURS
+            .replace(r#""sub":"4f"#, r#""sub":"\u0034f"#)
+            .replace("editor", "edi\\tor");
+        let raw = parse::<Borrows<'_>>(escaped.as_bytes()).unwrap();
+        assert!(!borrowed(&raw.sub) && !borrowed(&raw.extra.role));
+        assert!(borrowed(&raw.jti) && raw.iss.as_ref().is_some_and(borrowed));
+        assert!(raw.sub.starts_with("4f1c") && raw.extra.role == "edi\tor");
+    }
 
     #[test]
     fn special_bytes_are_found_in_every_position() {
@@ -457,6 +547,24 @@ mod tests {
         assert!(agree(no_iss.as_bytes()));
         let unicode = OURS.replace("4f1c2e9a", "bj\u{f6}rk \u{1F600}");
         assert!(agree(unicode.as_bytes()));
+        for members in [
+            r#","role":"editor","kind":"A","raw":"xyz","team":"t\u{f6}"}"#,
+            r#","kind":"B","role":"r"}"#,
+            r#","n":"7","role":"r"}"#,
+            r#","role":"a","role":"b"}"#,
+            r#","role":"r","sub":"again"}"#,
+            r#","role":"r","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7"}"#,
+            r#","role":"r","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8"}"#,
+            r#","role":"r","kind":7}"#,
+            r#","role":"r","kind":"C"}"#,
+            r#","role":"r",}"#,
+            r#","role":"r"} "#,
+            r#","role":"r""#,
+            r#","role":"r}"#,
+            r#","role"#,
+        ] {
+            agree(OURS.replace(r#","role":"editor"}"#, members).as_bytes());
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned};
 
 use crate::encoding;
 use crate::error::{Error, Malformed};
@@ -25,10 +25,12 @@ use crate::session::Session;
 use crate::time::{UnixMillis, duration_millis};
 
 pub(crate) mod app_claims;
+mod borrowed;
 mod claims;
 mod json;
 mod split;
 
+pub use borrowed::{Audiences, BorrowedClaims, ClaimsBuf};
 use claims::RawClaims;
 use json::JsonBuf;
 use split::Split;
@@ -115,18 +117,16 @@ pub fn sign(
     }
     json.push(b"}");
     let json = json.as_bytes();
-    let header = entry.access.jwt_header.as_bytes();
-    let mut token = Vec::with_capacity(
+    let header = entry.access.jwt_header.as_str();
+    let mut token = String::with_capacity(
         header.len() + 1 + encoding::encoded_len(json.len()) + 1 + entry.access.signature_b64_len(),
     );
-    token.extend_from_slice(header);
-    token.push(b'.');
-    encoding::encode_into_vec(json, &mut token);
-    let sig = entry.signer.sign(&token);
-    token.push(b'.');
-    encoding::encode_into_vec(sig.as_bytes(), &mut token);
-    // Header, base64url and dots are ASCII, so this cannot fail.
-    let token = String::from_utf8(token).unwrap_or_default();
+    token.push_str(header);
+    token.push('.');
+    encoding::encode_into(json, &mut token);
+    let sig = entry.signer.sign(token.as_bytes());
+    token.push('.');
+    encoding::encode_into(sig.as_bytes(), &mut token);
     SignedAccess {
         token,
         expires_at: UnixMillis::from_secs(exp_secs),
@@ -134,6 +134,9 @@ pub fn sign(
 }
 
 /// Verifies `token` against `keyring` and `policy` at `now`, statelessly.
+///
+/// It is [`verify_in`] with a buffer of its own, the claims then copied out
+/// of it ([`BorrowedClaims::into_owned`]): the same checks, the same errors.
 ///
 /// # Errors
 /// [`Error::TooLarge`], [`Error::WrongTokenType`] (a refresh token, or a
@@ -148,6 +151,51 @@ pub fn verify<C: DeserializeOwned>(
     now: UnixMillis,
 ) -> Result<AccessClaims<C>, Error> {
     verify_with(token, keyring, policy, now)
+}
+
+/// [`verify`] without allocating: the payload is decoded into `buf`, and
+/// the claims returned borrow from it.
+///
+/// Nothing is allocated for a token whose payload fits `buf`'s inline
+/// 1 KiB, whose strings have no JSON escapes (as [`sign`] writes them) and
+/// whose `aud` is a single string, when `C` itself owns nothing (`()`, or
+/// `&'a str` / `Cow<'a, str>` fields with `#[serde(borrow)]`). The checks
+/// and errors are [`verify`]'s, which is this function followed by
+/// [`BorrowedClaims::into_owned`].
+///
+/// ```
+/// use std::borrow::Cow;
+/// use tokenlife::access::{self, ClaimsBuf};
+/// use tokenlife::{Keyring, Policy, UnixMillis};
+///
+/// #[derive(serde::Deserialize)]
+/// struct App<'a> {
+///     #[serde(borrow)]
+///     role: Cow<'a, str>,
+/// }
+///
+/// # let keys = Keyring::new("k1", &[7u8; 32])?;
+/// # let policy = Policy::default();
+/// # let now = UnixMillis(1_800_000_000_000);
+/// # let token = "not.a.token";
+/// let mut buf = ClaimsBuf::new(); // reuse it across requests
+/// match access::verify_in::<App<'_>>(token, &keys, &policy, now, &mut buf) {
+///     Ok(claims) => println!("{} is {}", claims.sub, claims.extra.role),
+///     Err(e) => println!("refused: {e}"),
+/// }
+/// # Ok::<(), tokenlife::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_in<'a, C: Deserialize<'a>>(
+    token: &str,
+    keyring: &Keyring,
+    policy: &Policy,
+    now: UnixMillis,
+    buf: &'a mut ClaimsBuf,
+) -> Result<BorrowedClaims<'a, C>, Error> {
+    verify_in_with(token, keyring, policy, now, buf)
 }
 
 /// The keys a token may be verified with at an instant: a keyring's keys
@@ -165,13 +213,25 @@ impl VerificationKeys for Keyring {
     }
 }
 
-/// [`verify`] over any [`VerificationKeys`]: the one verification path.
+/// [`verify`] over any [`VerificationKeys`]: [`verify_in_with`], owned.
 pub(crate) fn verify_with<C: DeserializeOwned, K: VerificationKeys + ?Sized>(
     token: &str,
     keys: &K,
     policy: &Policy,
     now: UnixMillis,
 ) -> Result<AccessClaims<C>, Error> {
+    let mut buf = ClaimsBuf::new();
+    verify_in_with(token, keys, policy, now, &mut buf).map(BorrowedClaims::into_owned)
+}
+
+/// [`verify_in`] over any [`VerificationKeys`]: the one verification path.
+pub(crate) fn verify_in_with<'a, C: Deserialize<'a>, K: VerificationKeys + ?Sized>(
+    token: &str,
+    keys: &K,
+    policy: &Policy,
+    now: UnixMillis,
+    buf: &'a mut ClaimsBuf,
+) -> Result<BorrowedClaims<'a, C>, Error> {
     let max = policy.max_token_bytes();
     if token.len() > max {
         return Err(Error::TooLarge {
@@ -188,7 +248,7 @@ pub(crate) fn verify_with<C: DeserializeOwned, K: VerificationKeys + ?Sized>(
         Some(parts) => parts,
         None => Split::any(keys, bytes, now)?,
     };
-    match verify_parts(&parts, policy, now) {
+    match verify_parts(&parts, policy, now, buf) {
         // `Split::known` leaves a dot in the payload for base64 decoding to
         // refuse, which it always does: the token has four segments, and
         // is refused as `Split::any` would have refused it.
@@ -199,12 +259,13 @@ pub(crate) fn verify_with<C: DeserializeOwned, K: VerificationKeys + ?Sized>(
     }
 }
 
-/// The rest of [`verify`], once the token is split and its key found.
-fn verify_parts<C: DeserializeOwned>(
+/// The rest of [`verify_in`], once the token is split and its key found.
+fn verify_parts<'a, C: Deserialize<'a>>(
     parts: &Split<'_, '_>,
     policy: &Policy,
     now: UnixMillis,
-) -> Result<AccessClaims<C>, Error> {
+    buf: &'a mut ClaimsBuf,
+) -> Result<BorrowedClaims<'a, C>, Error> {
     let Split {
         key,
         signed,
@@ -212,23 +273,18 @@ fn verify_parts<C: DeserializeOwned>(
         signature: sig_b64,
     } = *parts;
     key.verify_signature(signed, sig_b64)?;
-    // Decode onto the stack when the payload fits, as it nearly always does.
     let len = encoding::decoded_len(payload_b64.len()).ok_or(Malformed::Base64)?;
-    let mut stack = [0u8; STACK_PAYLOAD];
-    let mut heap = Vec::new();
-    let payload: &mut [u8] = if len <= STACK_PAYLOAD {
-        &mut stack[..len]
-    } else {
-        heap.resize(len, 0);
-        &mut heap
-    };
+    let (payload, spare) = buf.regions(len);
     encoding::decode_into(payload_b64, payload)?;
-    let raw = claims::fast::parse_fast::<C>(payload)?;
+    let raw = claims::fast::parse_fast::<C>(payload, || {
+        // The fast path wrote over `payload` and then gave up (which only
+        // a payload `sign` did not write makes it do): decode it again.
+        let again = spare.take(len);
+        encoding::decode_into(payload_b64, again)?;
+        Ok(&*again)
+    })?;
     check_claims(raw, policy, now)
 }
-
-/// Payloads up to this many bytes are decoded on the stack.
-const STACK_PAYLOAD: usize = 1024;
 
 impl core::fmt::Debug for SignedAccess {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -239,11 +295,11 @@ impl core::fmt::Debug for SignedAccess {
     }
 }
 
-fn check_claims<C>(
-    raw: RawClaims<C>,
+fn check_claims<'a, C>(
+    raw: RawClaims<'a, C>,
     policy: &Policy,
     now: UnixMillis,
-) -> Result<AccessClaims<C>, Error> {
+) -> Result<BorrowedClaims<'a, C>, Error> {
     let leeway = duration_millis(policy.leeway());
     let exp = UnixMillis::from_secs(raw.exp);
     if now.as_millis() >= exp.as_millis().saturating_add(leeway) {
@@ -259,20 +315,19 @@ fn check_claims<C>(
     {
         return Err(Error::WrongIssuer);
     }
-    let aud = raw.aud;
     if let Some(want) = policy.audience()
-        && !aud.iter().any(|a| a == want)
+        && !raw.aud.contains(want)
     {
         return Err(Error::WrongAudience);
     }
-    Ok(AccessClaims {
+    Ok(BorrowedClaims {
         sub: raw.sub,
         sid: raw.sid,
         iat: UnixMillis::from_secs(raw.iat),
         exp,
         jti: raw.jti,
         iss: raw.iss,
-        aud,
+        aud: raw.aud,
         extra: raw.extra,
     })
 }
