@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use tokenlife::events::EventSink;
 use tokenlife::refresh::RefreshToken;
 use tokenlife::{
-    AccessClaims, Authority, Clock, Error, Metadata, Policy, RandomSource, SessionId, SessionInfo,
-    SessionStore, TokenPair, UnixMillis,
+    AccessClaims, Authority, Clock, Error, Keyring, Metadata, Policy, RandomSource, SessionId,
+    SessionInfo, SessionStore, TokenPair, UnixMillis,
 };
 
 /// The authority behind the routes and extractors, with the settings they
@@ -160,6 +160,7 @@ impl Clock for EngineClock {
 /// parameters erased.
 pub(crate) trait Engine: Send + Sync {
     fn policy(&self) -> &Policy;
+    fn keyring(&self) -> &Keyring;
     /// The authority's clock.
     fn now(&self) -> UnixMillis;
     fn verify(&self, token: &str) -> Result<AccessClaims<Extra>, Error>;
@@ -199,6 +200,10 @@ where
 {
     fn policy(&self) -> &Policy {
         Authority::policy(self)
+    }
+
+    fn keyring(&self) -> &Keyring {
+        Authority::keyring(self)
     }
 
     fn now(&self) -> UnixMillis {
