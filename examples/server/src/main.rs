@@ -13,17 +13,22 @@
 //! Options (flags win over the environment; `src/config.rs`): `--port`,
 //! `--access-ttl-secs`, `--reuse-grace-secs`, `--store
 //! memory|sqlite:PATH|postgres:URL|redis://…`, `--key-file` (or `TOKENLIFE_KEY`),
-//! `--key-id`, and `TOKENLIFE_DEMO_PASSWORD`. It listens on 127.0.0.1 only.
-//! With the memory store and a random key (the defaults) a restart logs
-//! everybody out; instances that share a store and a key serve the same
-//! sessions.
+//! `--key-id`, `--alg hs256|eddsa|es256` (or `TOKENLIFE_ALG`; default
+//! hs256), `--session-refreshes-per-minute`, and `TOKENLIFE_DEMO_PASSWORD`.
+//! It listens on 127.0.0.1 only. With the memory store and a random key (the
+//! defaults) a restart logs everybody out; instances that share a store and
+//! a key serve the same sessions.
+//!
+//! With `--alg eddsa` or `es256`, `GET /.well-known/jwks.json` publishes the
+//! public key, and a resource server verifies access tokens with it alone
+//! (`tokenlife::Verifier::from_jwks`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Params;
-use tokenlife::{Authority, Keyring, MemoryStore, Policy, SessionStore};
+use tokenlife::{Algorithm, Authority, Keyring, MemoryStore, Policy, SessionStore};
 use tokenlife_axum::{Auth, Limit};
 use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
 use tokenlife_example_server::{Users, random_hex, router, serve};
@@ -86,6 +91,9 @@ async fn run() -> Result<(), BoxError> {
     );
     println!("sessions: {}", config.store);
     println!("signing key: {key_shown}");
+    if config.alg != Algorithm::HS256 {
+        println!("public keys: GET /.well-known/jwks.json");
+    }
     let refreshes = config
         .session_refreshes
         .and_then(|n| Limit::new(n, Duration::from_secs(60)));

@@ -4,6 +4,8 @@
 //! race of refreshes spread across the instances has exactly one winner
 //! (grace 0) or hands every caller the same successor (grace > 0), and a
 //! logout on one instance is seen by `verify_live` on the other at once.
+//! An instance signing with EdDSA publishes its public key, and a verifier
+//! that holds nothing but that JWKS accepts its tokens and no others.
 //!
 //! It runs on a SQLite file always. The PostgreSQL tests are ignored
 //! unless asked for (`--include-ignored`), and then need `TOKENLIFE_PG_URL`
@@ -22,14 +24,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::json;
+use tokenlife::{
+    Algorithm, Authority, Clock, Error, Keyring, MemoryStore, Policy, SystemClock, Verifier,
+};
 
 use common::http::{Http, Reply};
 use common::postgres::{Outage, Schema, pg_lock, pg_url};
 use common::process::{Instance, env, random_key};
 
 const EMAIL: &str = "admin@example.com";
+const DEFAULT_KEY_ID: &str = tokenlife_example_server::config::DEFAULT_KEY_ID;
 const PASSWORD: &str = common::DEMO_PASSWORD;
 /// Concurrent refreshes of one token, spread over the instances.
 const RACERS: usize = 12;
@@ -42,6 +48,59 @@ const CHAIN_LIMIT: usize = 5_000;
 
 // ---------------------------------------------------------------------------
 // The tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_holding_only_the_served_jwks_accepts_the_servers_tokens_and_no_others() {
+    let key = random_key();
+    let issuer = Instance::start_with("eddsa", "memory", &key, 10, &["--alg", "eddsa"]);
+
+    // The resource server's whole configuration: the issuer's JWKS.
+    let jwks = issuer
+        .http
+        .send(Method::GET, "/.well-known/jwks.json", &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(jwks.status, StatusCode::OK, "{jwks:?}");
+    assert_eq!(
+        jwks.headers["content-type"].to_str().unwrap(),
+        "application/jwk-set+json"
+    );
+    assert_eq!(jwks.body["keys"][0]["alg"], "EdDSA");
+    let verifier = Verifier::from_jwks(&jwks.body.to_string(), Policy::default()).unwrap();
+
+    let pair = login(&issuer).await;
+    let claims = verifier
+        .verify::<serde_json::Value>(&pair.access, SystemClock.now())
+        .unwrap();
+    let own = me(&issuer, &pair.access).await.unwrap();
+    assert_eq!(Some(claims.sub.as_str()), own.data("id"));
+
+    // Another key under the same key id, and the issuer's own master
+    // secret used for HS256 (algorithm confusion), are both refused.
+    let secret = tokenlife_example_server::config::decode_secret(&key).unwrap();
+    let other_secret = tokenlife_example_server::config::decode_secret(&random_key()).unwrap();
+    for (keys, refusal) in [
+        (
+            Keyring::with_algorithm(Algorithm::EdDSA, DEFAULT_KEY_ID, &other_secret),
+            "another EdDSA key",
+        ),
+        (
+            Keyring::with_algorithm(Algorithm::HS256, DEFAULT_KEY_ID, &secret),
+            "HS256 with the issuer's secret",
+        ),
+    ] {
+        let other = Authority::new(keys.unwrap(), Policy::default(), MemoryStore::new());
+        let forged = other.login(&claims.sub, &()).await.unwrap();
+        let r = verifier.verify::<serde_json::Value>(&forged.access_token, SystemClock.now());
+        assert!(
+            matches!(r, Err(Error::BadSignature | Error::UnsupportedAlgorithm)),
+            "{refusal}: {r:?}"
+        );
+        let answer = me(&issuer, &forged.access_token).await.unwrap();
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{refusal}");
+    }
+    issuer.assert_running();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_shared_by_instances() {
