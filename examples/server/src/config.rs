@@ -27,7 +27,7 @@ pub const USAGE: &str = "usage: server [--port N] [--access-ttl-secs N] [--reuse
   env: TOKENLIFE_PORT, TOKENLIFE_ACCESS_TTL_SECS, TOKENLIFE_REUSE_GRACE_SECS,
        TOKENLIFE_SESSION_REFRESHES_PER_MINUTE,
        TOKENLIFE_STORE, TOKENLIFE_KEY_FILE, TOKENLIFE_KEY (the secret itself, hex or base64),
-       TOKENLIFE_KEY_ID, TOKENLIFE_ALG, TOKENLIFE_DEMO_PASSWORD
+       TOKENLIFE_KEY_ID, TOKENLIFE_ALG, TOKENLIFE_DEMO_PASSWORD, RUST_LOG (default info)
   flags win over the environment";
 
 /// The key id used when none is given.

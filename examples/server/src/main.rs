@@ -21,7 +21,10 @@
 //!
 //! With `--alg eddsa` or `es256`, `GET /.well-known/jwks.json` publishes the
 //! public key, and a resource server verifies access tokens with it alone
-//! (`tokenlife::Verifier::from_jwks`).
+//! (`tokenlife::Verifier::from_jwks`). The authority's security events
+//! (logins, refreshes, revocations, reuse of a spent refresh token) are
+//! logged to stderr through `tracing`; `RUST_LOG` filters them (default
+//! `info`: `RUST_LOG=tokenlife=debug` adds every refresh).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use argon2::Params;
 use tokenlife::{Algorithm, Authority, Keyring, MemoryStore, Policy, SessionStore};
-use tokenlife_axum::{Auth, Limit};
+use tokenlife_axum::{Auth, Limit, TracingEvents};
 use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
 use tokenlife_example_server::{Users, random_hex, router, serve};
 use tokenlife_postgres::PostgresStore;
@@ -45,6 +48,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    install_logging();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -140,7 +144,8 @@ impl Start {
     /// last line of the startup output: once it is printed, requests are
     /// answered.
     async fn serve<S: SessionStore + 'static>(self, store: S) -> Result<(), BoxError> {
-        let authority = Arc::new(Authority::new(self.keys, self.policy, store));
+        let authority =
+            Arc::new(Authority::new(self.keys, self.policy, store).with_events(TracingEvents));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         println!("listening on http://{}", listener.local_addr()?);
 
@@ -160,4 +165,16 @@ impl Start {
         serve(listener, router).await?;
         Ok(())
     }
+}
+
+/// Log lines (the security events of `TracingEvents`, store failures) go
+/// to stderr, filtered by `RUST_LOG`, `info` when it is unset or unreadable.
+fn install_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Fails only when a subscriber is already installed: keep that one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -5,7 +5,8 @@
 //! (grace 0) or hands every caller the same successor (grace > 0), and a
 //! logout on one instance is seen by `verify_live` on the other at once.
 //! An instance signing with EdDSA publishes its public key, and a verifier
-//! that holds nothing but that JWKS accepts its tokens and no others.
+//! that holds nothing but that JWKS accepts its tokens and no others. The
+//! authority's security events reach the log (stderr) through `tracing`.
 //!
 //! It runs on a SQLite file always. The PostgreSQL tests are ignored
 //! unless asked for (`--include-ignored`), and then need `TOKENLIFE_PG_URL`
@@ -100,6 +101,48 @@ async fn a_verifier_holding_only_the_served_jwks_accepts_the_servers_tokens_and_
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{refusal}");
     }
     issuer.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_logs_a_reuse_as_a_warning_naming_the_user_and_no_token() {
+    // Grace 0: the spent token is reuse at once.
+    let server = Instance::start("logs", "memory", &random_key(), 0);
+    let first = login(&server).await;
+    let second = refresh(&server, &first.refresh)
+        .await
+        .expect_ok("the first refresh");
+    let user = me(&server, &second.access).await.unwrap();
+    let id = user.data("id").unwrap().to_owned();
+    let reuse = refresh(&server, &first.refresh).await.unwrap();
+    assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let warning = loop {
+        let log = server.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains("reuse_detected")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no reuse warning in:\n{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains(&format!("subject=\"{id}\"")), "{warning}");
+    let user = me(&server, &second.access).await.unwrap();
+    assert_eq!(
+        user.status,
+        StatusCode::UNAUTHORIZED,
+        "the session is revoked"
+    );
+    let log = server.log_text();
+    assert!(log.contains("INFO tokenlife: logged_in"), "{log}");
+    for token in [
+        &first.access,
+        &first.refresh,
+        &second.access,
+        &second.refresh,
+    ] {
+        assert!(!log.contains(token.as_str()), "a token in the log:\n{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -118,6 +118,11 @@ impl Instance {
         }
     }
 
+    /// What the process wrote so far, stdout and stderr, line by line.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
+    }
+
     /// Panics, with the log, when the process has exited.
     pub fn assert_running(&self) {
         if let Ok(Some(status)) = self.process.lock().try_wait() {
