@@ -19,6 +19,12 @@
 //! defaults) a restart logs everybody out; instances that share a store and
 //! a key serve the same sessions.
 //!
+//! On PostgreSQL each instance subscribes to the store's revocation feed
+//! (`LISTEN`/`NOTIFY`), and the routes that check the session
+//! (`/users/me`, `/auth/sessions`) use `verify_fresh`: a logout on any
+//! instance is refused on the others within `max_revocation_lag` (1 s), with
+//! no store read per request while the feed is connected.
+//!
 //! With `--alg eddsa` or `es256`, `GET /.well-known/jwks.json` publishes the
 //! public key, and a resource server verifies access tokens with it alone
 //! (`tokenlife::Verifier::from_jwks`). The authority's security events
@@ -31,7 +37,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Params;
-use tokenlife::{Algorithm, Authority, Keyring, MemoryStore, Policy, SessionStore};
+use tokenlife::store::RevocationFeed;
+use tokenlife::{
+    Algorithm, Authority, Clock, Keyring, MemoryStore, Policy, SessionStore, SharedRevocations,
+    SystemClock,
+};
 use tokenlife_axum::{Auth, Limit, TracingEvents};
 use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
 use tokenlife_example_server::{Users, random_hex, router, serve};
@@ -107,6 +117,7 @@ async fn run() -> Result<(), BoxError> {
         policy,
         users,
         refreshes,
+        revocations: None,
     };
     match &config.store {
         StoreChoice::Memory => start.serve(MemoryStore::new()).await,
@@ -119,6 +130,7 @@ async fn run() -> Result<(), BoxError> {
             let store = PostgresStore::connect(url)
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", config::redact(url)))?;
+            let start = start.with_feed(&store).await;
             start.serve(store).await
         }
         StoreChoice::Redis(url) => {
@@ -137,15 +149,40 @@ struct Start {
     policy: Policy,
     users: Users,
     refreshes: Option<Limit>,
+    /// The set `/users/me` (and the other `LiveClaims` routes) check with
+    /// `verify_fresh`, when the store has a feed.
+    revocations: Option<Arc<SharedRevocations>>,
 }
 
 impl Start {
+    /// Subscribes a revocation set to `feed`: a logout on any instance is
+    /// then refused here within `max_revocation_lag`, with no store read
+    /// per request while the feed is connected (and one whenever it is not).
+    async fn with_feed(mut self, feed: &impl RevocationFeed) -> Self {
+        let set = Arc::new(SharedRevocations::new(&self.policy));
+        match feed.subscribe(&set, SystemClock.now()).await {
+            Ok(()) => println!(
+                "revocations: LISTEN/NOTIFY feed; a logout anywhere is refused here within {} ms",
+                self.policy.max_revocation_lag().as_millis()
+            ),
+            // The feed retries on its own; until it syncs, the set is
+            // stale and every check reads the store.
+            Err(e) => eprintln!("revocation feed: {e}; reading the store until it connects"),
+        }
+        self.revocations = Some(set);
+        self
+    }
+
     /// Serves on `store` until the process ends. "listening on …" is the
     /// last line of the startup output: once it is printed, requests are
     /// answered.
     async fn serve<S: SessionStore + 'static>(self, store: S) -> Result<(), BoxError> {
-        let authority =
-            Arc::new(Authority::new(self.keys, self.policy, store).with_events(TracingEvents));
+        let mut authority =
+            Authority::new(self.keys, self.policy, store).with_events(TracingEvents);
+        if let Some(set) = self.revocations {
+            authority = authority.with_revocations(set);
+        }
+        let authority = Arc::new(authority);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         println!("listening on http://{}", listener.local_addr()?);
 
