@@ -68,9 +68,9 @@ impl Auth {
         }
     }
 
-    /// Reads `clock` for throttling instead of the authority's clock (the
-    /// default since [`Authority::clock`]; kept so that existing callers
-    /// handing in the authority's clock go on working).
+    /// Throttling reads `clock` instead of the authority's own, which it
+    /// reads by default. (Handing in the authority's clock, as callers did
+    /// before `Auth::new` read it, changes nothing.)
     #[must_use]
     pub fn with_clock(self, clock: impl Clock + 'static) -> Self {
         self.with_settings(|s| s.clock = Arc::new(clock))
