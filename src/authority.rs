@@ -211,6 +211,13 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
         &self.store
     }
 
+    /// The clock it reads, for the layers around it (throttling, the JWKS
+    /// of a web crate) to read the same time.
+    #[must_use]
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     /// Starts a session for `subject` carrying the application's `claims`
     /// (any `Serialize` that makes a JSON object; `()` for none).
     ///
@@ -572,7 +579,51 @@ impl<S: SessionStore, C: Clock, R: RandomSource, E: EventSink> Authority<S, C, R
         }
     }
 
-    /// Revokes one listed session for `logout_all`, re-reading it after a
+    /// Revokes session `id` of `subject` by its id, not by a refresh token:
+    /// "sign out that device" from a list of [`sessions`](Authority::sessions).
+    /// The session is revoked for [`RevokeReason::LogoutAll`], the reason of
+    /// a revocation by the subject rather than by the session's own token,
+    /// and reported and recorded in the revocation set as `logout` does.
+    ///
+    /// Revoking a session that is already revoked, or that looks expired,
+    /// is `Ok` (and records nothing new): once the call returns, the session
+    /// is revoked or has expired.
+    ///
+    /// ```
+    /// # pollster::block_on(async {
+    /// use tokenlife::{Authority, Error, Keyring, MemoryStore, Policy};
+    ///
+    /// let auth = Authority::new(Keyring::new("k1", &[7; 32])?, Policy::default(), MemoryStore::new());
+    /// let phone = auth.login("alice", &()).await?;
+    /// let laptop = auth.login("alice", &()).await?;
+    /// auth.revoke_session("alice", &phone.session_id).await?;
+    /// assert!(auth.refresh(&phone.refresh_token).await.is_err());
+    /// assert!(auth.verify_live::<()>(&laptop.access_token).await.is_ok());
+    /// // Someone else's session is not found, and stays as it was.
+    /// let refused = auth.revoke_session("mallory", &laptop.session_id).await;
+    /// assert!(matches!(refused, Err(Error::UnknownSession)));
+    /// assert!(auth.verify_live::<()>(&laptop.access_token).await.is_ok());
+    /// # Ok::<(), Error>(())
+    /// # }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownSession`] when no session `id` of `subject` exists:
+    /// none by that id (never one, or purged), or one of another subject,
+    /// which is left untouched — the answer does not tell the two apart, so
+    /// nobody learns the ids of others' sessions. [`Error::Store`] when the
+    /// store fails, or keeps reporting conflicts.
+    pub async fn revoke_session(&self, subject: &str, id: &SessionId) -> Result<(), Error> {
+        let now = self.clock.now();
+        let current = self.store.get(id).await?.ok_or(Error::UnknownSession)?;
+        if current.subject != subject {
+            return Err(Error::UnknownSession);
+        }
+        self.revoke_listed(current, now).await?;
+        Ok(())
+    }
+
+    /// Revokes one listed session for `logout_all` and `revoke_session`, re-reading it after a
     /// lost compare-and-swap: `Ok(true)` if this call revoked it, `Ok(false)`
     /// if it was revoked or deleted meanwhile.
     async fn revoke_listed(&self, listed: Session, now: UnixMillis) -> Result<bool, StoreError> {

@@ -1,10 +1,15 @@
 //! The server's command line and environment: port, lifetimes, the session
-//! store and the signing key.
+//! store, the signing key and its algorithm.
 //!
 //! Several instances serve the same users when they share two things: the
 //! session store (`--store sqlite:PATH` or `--store postgres:URL`) and the
 //! signing key (`--key-file PATH` or `TOKENLIFE_KEY`). Without a key each
 //! instance draws a random one, and its tokens mean nothing to the others.
+//!
+//! With `--alg eddsa` or `--alg es256` the access tokens are signed with a
+//! key pair derived from that secret, and `GET /.well-known/jwks.json`
+//! publishes its public half: resource servers then verify access tokens
+//! without holding any secret.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,17 +17,17 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use tokenlife::{Keyring, OsRandom, RandomSource};
+use tokenlife::{Algorithm, Keyring, OsRandom, RandomSource};
 use zeroize::Zeroizing;
 
 /// The usage text, printed for `--help` and after a wrong argument.
 pub const USAGE: &str = "usage: server [--port N] [--access-ttl-secs N] [--reuse-grace-secs N]
               [--store memory|sqlite:PATH|postgres:URL|redis://…] [--key-file PATH] [--key-id ID]
-              [--session-refreshes-per-minute N]
+              [--alg hs256|eddsa|es256] [--session-refreshes-per-minute N]
   env: TOKENLIFE_PORT, TOKENLIFE_ACCESS_TTL_SECS, TOKENLIFE_REUSE_GRACE_SECS,
        TOKENLIFE_SESSION_REFRESHES_PER_MINUTE,
        TOKENLIFE_STORE, TOKENLIFE_KEY_FILE, TOKENLIFE_KEY (the secret itself, hex or base64),
-       TOKENLIFE_KEY_ID, TOKENLIFE_DEMO_PASSWORD
+       TOKENLIFE_KEY_ID, TOKENLIFE_ALG, TOKENLIFE_DEMO_PASSWORD, RUST_LOG (default info)
   flags win over the environment";
 
 /// The key id used when none is given.
@@ -44,6 +49,9 @@ pub struct Config {
     pub key: KeySource,
     /// The signing key's id (`kid`): equal on every instance sharing the key.
     pub key_id: String,
+    /// The access tokens' signature algorithm (`--alg`, default HS256):
+    /// equal on every instance sharing the key.
+    pub alg: Algorithm,
     /// Refreshes allowed per session per minute; `None` keeps the web
     /// crate's default.
     pub session_refreshes: Option<u32>,
@@ -100,6 +108,11 @@ impl Config {
             (None, None) => KeySource::Random,
         };
         let mut key_id = env("TOKENLIFE_KEY_ID").unwrap_or_else(|| DEFAULT_KEY_ID.to_owned());
+        let mut alg = env("TOKENLIFE_ALG")
+            .map(|a| parse_algorithm(&a))
+            .transpose()
+            .map_err(|e| format!("TOKENLIFE_ALG: {e}"))?
+            .unwrap_or(Algorithm::HS256);
         let mut refreshes = env_number("TOKENLIFE_SESSION_REFRESHES_PER_MINUTE")?;
         while let Some(arg) = args.next() {
             match arg.as_str() {
@@ -109,6 +122,10 @@ impl Config {
                 "--store" => store = StoreChoice::parse(&value(&arg, args.next())?)?,
                 "--key-file" => key = KeySource::File(value(&arg, args.next())?.into()),
                 "--key-id" => key_id = value(&arg, args.next())?,
+                "--alg" => {
+                    alg = parse_algorithm(&value(&arg, args.next())?)
+                        .map_err(|e| format!("--alg: {e}"))?;
+                }
                 "--session-refreshes-per-minute" => refreshes = Some(number(&arg, args.next())?),
                 "-h" | "--help" => return Ok(None),
                 _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
@@ -129,12 +146,13 @@ impl Config {
             store,
             key,
             key_id,
+            alg,
             session_refreshes,
         }))
     }
 
-    /// The keyring with the configured key, and a line saying where it came
-    /// from (never the key itself).
+    /// The keyring with the configured key for the configured algorithm,
+    /// and a line saying where it came from (never the key itself).
     ///
     /// # Errors
     /// When the file cannot be read, the secret is neither hex nor base64,
@@ -170,8 +188,44 @@ impl Config {
                 (secret, format!("from TOKENLIFE_KEY, kid {kid}"))
             }
         };
-        let keys = Keyring::new(kid, &secret).map_err(|e| format!("signing key: {e}"))?;
-        Ok((keys, shown))
+        let keys = Keyring::with_algorithm(self.alg, kid, &secret)
+            .map_err(|e| format!("signing key: {e}"))?;
+        Ok((keys, format!("{}, {shown}", self.alg)))
+    }
+}
+
+/// An access-token algorithm the server does not offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAlgorithm {
+    /// What was given.
+    pub given: String,
+}
+
+impl fmt::Display for UnknownAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown algorithm {:?}: expected hs256, eddsa or es256",
+            self.given
+        )
+    }
+}
+
+impl std::error::Error for UnknownAlgorithm {}
+
+/// `hs256`, `eddsa` or `es256`, in any case (`EdDSA`, `ES256` as JOSE
+/// writes them).
+///
+/// # Errors
+/// [`UnknownAlgorithm`] for anything else.
+pub fn parse_algorithm(text: &str) -> Result<Algorithm, UnknownAlgorithm> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "hs256" => Ok(Algorithm::HS256),
+        "eddsa" => Ok(Algorithm::EdDSA),
+        "es256" => Ok(Algorithm::ES256),
+        _ => Err(UnknownAlgorithm {
+            given: text.chars().take(32).collect(),
+        }),
     }
 }
 
@@ -491,6 +545,51 @@ mod tests {
             matches!(name, "TOKENLIFE_KEY" | "TOKENLIFE_KEY_FILE").then(|| "x".to_owned())
         };
         assert!(Config::parse(std::iter::empty(), both).is_err());
+    }
+
+    #[test]
+    fn the_algorithm_is_hs256_unless_told_and_an_unknown_one_is_refused() {
+        let no_env = |_: &str| None;
+        let default = Config::parse(std::iter::empty(), no_env).unwrap().unwrap();
+        assert_eq!(default.alg, Algorithm::HS256);
+        let (keys, shown) = default.keyring(no_env).unwrap();
+        assert_eq!(keys.algorithm(DEFAULT_KEY_ID), Some(Algorithm::HS256));
+        assert!(shown.starts_with("HS256, random"), "{shown}");
+
+        for (given, alg) in [
+            ("eddsa", Algorithm::EdDSA),
+            ("EdDSA", Algorithm::EdDSA),
+            ("es256", Algorithm::ES256),
+            (" HS256 ", Algorithm::HS256),
+        ] {
+            assert_eq!(parse_algorithm(given), Ok(alg), "{given:?}");
+            let args = ["--alg", given].map(str::to_owned);
+            let config = Config::parse(args.into_iter(), no_env).unwrap().unwrap();
+            assert_eq!(config.alg, alg);
+            let (keys, _) = config.keyring(no_env).unwrap();
+            assert_eq!(keys.algorithm(DEFAULT_KEY_ID), Some(alg));
+        }
+
+        let env = |name: &str| (name == "TOKENLIFE_ALG").then(|| "es256".to_owned());
+        let from_env = Config::parse(std::iter::empty(), env).unwrap().unwrap();
+        assert_eq!(from_env.alg, Algorithm::ES256);
+        let args = ["--alg", "eddsa"].map(str::to_owned);
+        let flag = Config::parse(args.into_iter(), env).unwrap().unwrap();
+        assert_eq!(flag.alg, Algorithm::EdDSA, "the flag wins");
+
+        assert_eq!(
+            parse_algorithm("rs256"),
+            Err(UnknownAlgorithm {
+                given: "rs256".into()
+            })
+        );
+        for wrong in [&["--alg"][..], &["--alg", "none"], &["--alg", "ed25519"]] {
+            let args = wrong.iter().map(|s| (*s).to_owned());
+            assert!(Config::parse(args, no_env).is_err(), "{wrong:?}");
+        }
+        let bad_env = |name: &str| (name == "TOKENLIFE_ALG").then(|| "HS512".to_owned());
+        let e = Config::parse(std::iter::empty(), bad_env).unwrap_err();
+        assert!(e.contains("TOKENLIFE_ALG") && e.contains("HS512"), "{e}");
     }
 
     fn base64_of(bytes: &[u8], engine: impl base64::Engine) -> String {

@@ -13,18 +13,36 @@
 //! Options (flags win over the environment; `src/config.rs`): `--port`,
 //! `--access-ttl-secs`, `--reuse-grace-secs`, `--store
 //! memory|sqlite:PATH|postgres:URL|redis://…`, `--key-file` (or `TOKENLIFE_KEY`),
-//! `--key-id`, and `TOKENLIFE_DEMO_PASSWORD`. It listens on 127.0.0.1 only.
-//! With the memory store and a random key (the defaults) a restart logs
-//! everybody out; instances that share a store and a key serve the same
-//! sessions.
+//! `--key-id`, `--alg hs256|eddsa|es256` (or `TOKENLIFE_ALG`; default
+//! hs256), `--session-refreshes-per-minute`, and `TOKENLIFE_DEMO_PASSWORD`.
+//! It listens on 127.0.0.1 only. With the memory store and a random key (the
+//! defaults) a restart logs everybody out; instances that share a store and
+//! a key serve the same sessions.
+//!
+//! On PostgreSQL each instance subscribes to the store's revocation feed
+//! (`LISTEN`/`NOTIFY`), and the routes that check the session
+//! (`/users/me`, `/auth/sessions`) use `verify_fresh`: a logout on any
+//! instance is refused on the others within `max_revocation_lag` (1 s), with
+//! no store read per request while the feed is connected.
+//!
+//! With `--alg eddsa` or `es256`, `GET /.well-known/jwks.json` publishes the
+//! public key, and a resource server verifies access tokens with it alone
+//! (`tokenlife::Verifier::from_jwks`). The authority's security events
+//! (logins, refreshes, revocations, reuse of a spent refresh token) are
+//! logged to stderr through `tracing`; `RUST_LOG` filters them (default
+//! `info`: `RUST_LOG=tokenlife=debug` adds every refresh).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Params;
-use tokenlife::{Authority, Keyring, MemoryStore, Policy, SessionStore};
-use tokenlife_axum::{Auth, Limit};
+use tokenlife::store::RevocationFeed;
+use tokenlife::{
+    Algorithm, Authority, Clock, Keyring, MemoryStore, Policy, SessionStore, SharedRevocations,
+    SystemClock,
+};
+use tokenlife_axum::{Auth, Limit, TracingEvents};
 use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
 use tokenlife_example_server::{Users, random_hex, router, serve};
 use tokenlife_postgres::PostgresStore;
@@ -40,6 +58,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    install_logging();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -86,6 +105,9 @@ async fn run() -> Result<(), BoxError> {
     );
     println!("sessions: {}", config.store);
     println!("signing key: {key_shown}");
+    if config.alg != Algorithm::HS256 {
+        println!("public keys: GET /.well-known/jwks.json");
+    }
     let refreshes = config
         .session_refreshes
         .and_then(|n| Limit::new(n, Duration::from_secs(60)));
@@ -95,6 +117,7 @@ async fn run() -> Result<(), BoxError> {
         policy,
         users,
         refreshes,
+        revocations: None,
     };
     match &config.store {
         StoreChoice::Memory => start.serve(MemoryStore::new()).await,
@@ -107,6 +130,7 @@ async fn run() -> Result<(), BoxError> {
             let store = PostgresStore::connect(url)
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", config::redact(url)))?;
+            let start = start.with_feed(&store).await;
             start.serve(store).await
         }
         StoreChoice::Redis(url) => {
@@ -125,14 +149,40 @@ struct Start {
     policy: Policy,
     users: Users,
     refreshes: Option<Limit>,
+    /// The set `/users/me` (and the other `LiveClaims` routes) check with
+    /// `verify_fresh`, when the store has a feed.
+    revocations: Option<Arc<SharedRevocations>>,
 }
 
 impl Start {
+    /// Subscribes a revocation set to `feed`: a logout on any instance is
+    /// then refused here within `max_revocation_lag`, with no store read
+    /// per request while the feed is connected (and one whenever it is not).
+    async fn with_feed(mut self, feed: &impl RevocationFeed) -> Self {
+        let set = Arc::new(SharedRevocations::new(&self.policy));
+        match feed.subscribe(&set, SystemClock.now()).await {
+            Ok(()) => println!(
+                "revocations: LISTEN/NOTIFY feed; a logout anywhere is refused here within {} ms",
+                self.policy.max_revocation_lag().as_millis()
+            ),
+            // The feed retries on its own; until it syncs, the set is
+            // stale and every check reads the store.
+            Err(e) => eprintln!("revocation feed: {e}; reading the store until it connects"),
+        }
+        self.revocations = Some(set);
+        self
+    }
+
     /// Serves on `store` until the process ends. "listening on …" is the
     /// last line of the startup output: once it is printed, requests are
     /// answered.
     async fn serve<S: SessionStore + 'static>(self, store: S) -> Result<(), BoxError> {
-        let authority = Arc::new(Authority::new(self.keys, self.policy, store));
+        let mut authority =
+            Authority::new(self.keys, self.policy, store).with_events(TracingEvents);
+        if let Some(set) = self.revocations {
+            authority = authority.with_revocations(set);
+        }
+        let authority = Arc::new(authority);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
         println!("listening on http://{}", listener.local_addr()?);
 
@@ -152,4 +202,16 @@ impl Start {
         serve(listener, router).await?;
         Ok(())
     }
+}
+
+/// Log lines (the security events of `TracingEvents`, store failures) go
+/// to stderr, filtered by `RUST_LOG`, `info` when it is unset or unreadable.
+fn install_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Fails only when a subscriber is already installed: keep that one.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -4,6 +4,9 @@
 //! race of refreshes spread across the instances has exactly one winner
 //! (grace 0) or hands every caller the same successor (grace > 0), and a
 //! logout on one instance is seen by `verify_live` on the other at once.
+//! An instance signing with EdDSA publishes its public key, and a verifier
+//! that holds nothing but that JWKS accepts its tokens and no others. The
+//! authority's security events reach the log (stderr) through `tracing`.
 //!
 //! It runs on a SQLite file always. The PostgreSQL tests are ignored
 //! unless asked for (`--include-ignored`), and then need `TOKENLIFE_PG_URL`
@@ -22,14 +25,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use serde_json::json;
+use tokenlife::{
+    Algorithm, Authority, Clock, Error, Keyring, MemoryStore, Policy, SystemClock, Verifier,
+};
 
 use common::http::{Http, Reply};
 use common::postgres::{Outage, Schema, pg_lock, pg_url};
 use common::process::{Instance, env, random_key};
 
 const EMAIL: &str = "admin@example.com";
+const DEFAULT_KEY_ID: &str = tokenlife_example_server::config::DEFAULT_KEY_ID;
 const PASSWORD: &str = common::DEMO_PASSWORD;
 /// Concurrent refreshes of one token, spread over the instances.
 const RACERS: usize = 12;
@@ -37,6 +44,11 @@ const RACERS: usize = 12;
 const ROUNDS: usize = 3;
 /// The longest the instances may take to answer again once PostgreSQL is back.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The PostgreSQL instances' revocation lag: the policy's default
+/// `max_revocation_lag`.
+const FEED_LAG: Duration = Duration::from_secs(1);
+/// The time one request to `/users/me` may take, on top of a lag.
+const REQUEST_SLACK: Duration = Duration::from_millis(500);
 /// The most requests the looping client of the outage test sends.
 const CHAIN_LIMIT: usize = 5_000;
 
@@ -44,10 +56,105 @@ const CHAIN_LIMIT: usize = 5_000;
 // The tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verifier_holding_only_the_served_jwks_accepts_the_servers_tokens_and_no_others() {
+    let key = random_key();
+    let issuer = Instance::start_with("eddsa", "memory", &key, 10, &["--alg", "eddsa"]);
+
+    // The resource server's whole configuration: the issuer's JWKS.
+    let jwks = issuer
+        .http
+        .send(Method::GET, "/.well-known/jwks.json", &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(jwks.status, StatusCode::OK, "{jwks:?}");
+    assert_eq!(
+        jwks.headers["content-type"].to_str().unwrap(),
+        "application/jwk-set+json"
+    );
+    assert_eq!(jwks.body["keys"][0]["alg"], "EdDSA");
+    let verifier = Verifier::from_jwks(&jwks.body.to_string(), Policy::default()).unwrap();
+
+    let pair = login(&issuer).await;
+    let claims = verifier
+        .verify::<serde_json::Value>(&pair.access, SystemClock.now())
+        .unwrap();
+    let own = me(&issuer, &pair.access).await.unwrap();
+    assert_eq!(Some(claims.sub.as_str()), own.data("id"));
+
+    // Another key under the same key id, and the issuer's own master
+    // secret used for HS256 (algorithm confusion), are both refused.
+    let secret = tokenlife_example_server::config::decode_secret(&key).unwrap();
+    let other_secret = tokenlife_example_server::config::decode_secret(&random_key()).unwrap();
+    for (keys, refusal) in [
+        (
+            Keyring::with_algorithm(Algorithm::EdDSA, DEFAULT_KEY_ID, &other_secret),
+            "another EdDSA key",
+        ),
+        (
+            Keyring::with_algorithm(Algorithm::HS256, DEFAULT_KEY_ID, &secret),
+            "HS256 with the issuer's secret",
+        ),
+    ] {
+        let other = Authority::new(keys.unwrap(), Policy::default(), MemoryStore::new());
+        let forged = other.login(&claims.sub, &()).await.unwrap();
+        let r = verifier.verify::<serde_json::Value>(&forged.access_token, SystemClock.now());
+        assert!(
+            matches!(r, Err(Error::BadSignature | Error::UnsupportedAlgorithm)),
+            "{refusal}: {r:?}"
+        );
+        let answer = me(&issuer, &forged.access_token).await.unwrap();
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{refusal}");
+    }
+    issuer.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_logs_a_reuse_as_a_warning_naming_the_user_and_no_token() {
+    // Grace 0: the spent token is reuse at once.
+    let server = Instance::start("logs", "memory", &random_key(), 0);
+    let first = login(&server).await;
+    let second = refresh(&server, &first.refresh)
+        .await
+        .expect_ok("the first refresh");
+    let user = me(&server, &second.access).await.unwrap();
+    let id = user.data("id").unwrap().to_owned();
+    let reuse = refresh(&server, &first.refresh).await.unwrap();
+    assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let warning = loop {
+        let log = server.log_text();
+        if let Some(line) = log.lines().find(|l| l.contains("reuse_detected")) {
+            break line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no reuse warning in:\n{log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(warning.contains(&format!("subject=\"{id}\"")), "{warning}");
+    let user = me(&server, &second.access).await.unwrap();
+    assert_eq!(
+        user.status,
+        StatusCode::UNAUTHORIZED,
+        "the session is revoked"
+    );
+    let log = server.log_text();
+    assert!(log.contains("INFO tokenlife: logged_in"), "{log}");
+    for token in [
+        &first.access,
+        &first.refresh,
+        &second.access,
+        &second.refresh,
+    ] {
+        assert!(!log.contains(token.as_str()), "a token in the log:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_shared_by_instances() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("sessions.db").display());
-    instances_share_sessions(&store).await;
+    instances_share_sessions(&store, Duration::ZERO).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +163,8 @@ async fn postgres_database_shared_by_instances() {
     let url = pg_url();
     let _serial = pg_lock().await;
     let schema = Schema::create(&url).await;
-    instances_share_sessions(&format!("postgres:{}", schema.url)).await;
+    // verify_fresh on the feed: within the policy's max_revocation_lag.
+    instances_share_sessions(&format!("postgres:{}", schema.url), FEED_LAG).await;
     schema.remove().await;
 }
 
@@ -71,7 +179,7 @@ async fn redis_server_shared_by_instances() {
     });
     // Session ids are random, so instances of other runs on the same
     // server never meet this run's sessions.
-    instances_share_sessions(&url).await;
+    instances_share_sessions(&url, Duration::ZERO).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,8 +249,7 @@ async fn postgres_outage_answers_503_and_loses_nothing() {
     // The logout refused during the outage did nothing; now it works.
     let out = logout(&a, &second.refresh).await.unwrap();
     assert_eq!(out.status, StatusCode::NO_CONTENT, "{out:?}");
-    let gone = me(&b, &second.access).await.unwrap();
-    assert_eq!(gone.code(), Some("INVALID_TOKEN"), "{gone:?}");
+    refused_within(&b, &second.access, Instant::now(), FEED_LAG).await;
     // The looping client got through the outage with its session intact.
     tokio::time::sleep(Duration::from_millis(500)).await;
     done.store(true, Ordering::Relaxed);
@@ -169,13 +276,21 @@ async fn postgres_outage_answers_503_and_loses_nothing() {
 // ---------------------------------------------------------------------------
 // The scenario, on any shared store
 
-async fn instances_share_sessions(store: &str) {
+/// `lag`: how long after a revocation on one instance the other may still
+/// accept the session's access token (zero: not at all).
+async fn instances_share_sessions(store: &str, lag: Duration) {
     let key = random_key();
     let strict = [
         Instance::start("a", store, &key, 0),
         Instance::start("b", store, &key, 0),
     ];
     let [a, b] = &strict;
+    if !lag.is_zero() {
+        for instance in &strict {
+            let log = instance.log_text();
+            assert!(log.contains("revocations: LISTEN/NOTIFY feed"), "{log}");
+        }
+    }
 
     // Log in on one instance, use and refresh on the other.
     let pair = login(a).await;
@@ -191,8 +306,7 @@ async fn instances_share_sessions(store: &str) {
     // the session, on every instance.
     let reused = refresh(a, &pair.refresh).await.unwrap();
     assert_eq!(reused.code(), Some("INVALID_CREDENTIALS"), "{reused:?}");
-    let seen = me(b, &next.access).await.unwrap();
-    assert_eq!(seen.code(), Some("INVALID_TOKEN"), "{seen:?}");
+    refused_within(b, &next.access, Instant::now(), lag).await;
 
     // Grace 0: of concurrent refreshes of one token, exactly one wins.
     for round in 0..ROUNDS {
@@ -230,18 +344,14 @@ async fn instances_share_sessions(store: &str) {
         }
     }
 
-    // A logout on one instance is seen by verify_live on the other at once.
+    // A logout on one instance is seen by the other at once (verify_live),
+    // or within the feed's lag (verify_fresh).
     let pair = login(b).await;
     let seen = me(a, &pair.access).await.unwrap();
     assert_eq!(seen.status, StatusCode::OK, "{seen:?}");
     let out = logout(a, &pair.refresh).await.unwrap();
     assert_eq!(out.status, StatusCode::NO_CONTENT, "{out:?}");
-    let seen = me(b, &pair.access).await.unwrap();
-    assert_eq!(
-        (seen.status, seen.code()),
-        (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN")),
-        "{seen:?}"
-    );
+    refused_within(b, &pair.access, Instant::now(), lag).await;
     let after = refresh(b, &pair.refresh).await.unwrap();
     assert_eq!(after.code(), Some("INVALID_CREDENTIALS"), "{after:?}");
 
@@ -380,6 +490,30 @@ async fn logout(instance: &Instance, token: &str) -> Result<Reply, String> {
 /// `GET /users/me`: `verify_live`.
 async fn me(instance: &Instance, access: &str) -> Result<Reply, String> {
     instance.http.get_bearer("/users/me", access).await
+}
+
+/// Polls `GET /users/me` with `access` until it is refused with
+/// `INVALID_TOKEN`, which must happen within `lag` of `since`: with a zero
+/// lag at the first request; before that, only 200 is acceptable.
+async fn refused_within(instance: &Instance, access: &str, since: Instant, lag: Duration) {
+    loop {
+        let reply = me(instance, access).await.unwrap();
+        if reply.status == StatusCode::UNAUTHORIZED && reply.code() == Some("INVALID_TOKEN") {
+            return;
+        }
+        assert!(
+            !lag.is_zero() && reply.status == StatusCode::OK,
+            "{}: a revoked session's token: {reply:?}",
+            instance.name
+        );
+        assert!(
+            since.elapsed() <= lag + REQUEST_SLACK,
+            "{} still accepts a revoked session's token {:?} later",
+            instance.name,
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Polls `GET /users/me` until it answers 200, within [`RECOVERY_TIMEOUT`];

@@ -10,14 +10,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tokenlife::events::EventSink;
 use tokenlife::refresh::RefreshToken;
 use tokenlife::{
-    AccessClaims, Authority, Clock, Error, Metadata, Policy, RandomSource, RevokeReason, SessionId,
-    SessionInfo, SessionStore, StoreError, SystemClock, TokenPair, UnixMillis,
+    AccessClaims, Authority, Clock, Error, Keyring, Metadata, Policy, RandomSource, SessionId,
+    SessionInfo, SessionStore, TokenPair, UnixMillis,
 };
 
 /// The authority behind the routes and extractors, with the settings they
 /// share. Cheap to clone (two `Arc`s).
+///
+/// It takes any `Authority<S, C, R, E>`: any store, clock, random source
+/// and [`EventSink`] (e.g. `TracingEvents`, with the
+/// `tracing` feature).
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -41,29 +46,31 @@ struct Settings {
 }
 
 impl Auth {
-    /// A handle on `authority` (by value or already in an `Arc`). Throttling
-    /// and session revocation read the system clock; give them the
-    /// authority's own with [`with_clock`](Auth::with_clock) when it is not
-    /// the system clock.
-    pub fn new<S, C, R>(authority: impl Into<Arc<Authority<S, C, R>>>) -> Self
+    /// A handle on `authority` (by value or already in an `Arc`).
+    /// Throttling reads the authority's own clock
+    /// ([`Authority::clock`]), as revocation and the JWKS do.
+    pub fn new<S, C, R, E>(authority: impl Into<Arc<Authority<S, C, R, E>>>) -> Self
     where
         S: SessionStore + 'static,
         C: Clock + 'static,
         R: RandomSource + 'static,
+        E: EventSink + 'static,
     {
-        let engine: Arc<Authority<S, C, R>> = authority.into();
+        let engine: Arc<Authority<S, C, R, E>> = authority.into();
+        let clock = Arc::new(EngineClock(Arc::clone(&engine) as Arc<dyn Engine>));
         Self {
             engine,
             settings: Arc::new(Settings {
-                clock: Arc::new(SystemClock),
+                clock,
                 access_cookie: None,
                 allowed_origins: Vec::new(),
             }),
         }
     }
 
-    /// Reads `clock` for throttling and for revoking a session by id: the
-    /// clock the authority reads (a `ManualClock` in tests).
+    /// Throttling reads `clock` instead of the authority's own, which it
+    /// reads by default. (Handing in the authority's clock, as callers did
+    /// before `Auth::new` read it, changes nothing.)
     #[must_use]
     pub fn with_clock(self, clock: impl Clock + 'static) -> Self {
         self.with_settings(|s| s.clock = Arc::new(clock))
@@ -117,10 +124,6 @@ impl Auth {
         Arc::clone(&self.settings.clock)
     }
 
-    pub(crate) fn now(&self) -> UnixMillis {
-        self.settings.clock.now()
-    }
-
     pub(crate) fn access_cookie(&self) -> Option<&str> {
         self.settings.access_cookie.as_deref()
     }
@@ -144,10 +147,22 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The application claims as the erased authority hands them out.
 pub(crate) type Extra = Map<String, Value>;
 
+/// The authority's clock, as the `Arc<dyn Clock>` throttling keeps.
+struct EngineClock(Arc<dyn Engine>);
+
+impl Clock for EngineClock {
+    fn now(&self) -> UnixMillis {
+        self.0.now()
+    }
+}
+
 /// What the routes and extractors ask of an authority, with its type
 /// parameters erased.
 pub(crate) trait Engine: Send + Sync {
     fn policy(&self) -> &Policy;
+    fn keyring(&self) -> &Keyring;
+    /// The authority's clock.
+    fn now(&self) -> UnixMillis;
     fn verify(&self, token: &str) -> Result<AccessClaims<Extra>, Error>;
     fn verify_live<'a>(
         &'a self,
@@ -171,29 +186,28 @@ pub(crate) trait Engine: Send + Sync {
         &'a self,
         subject: &'a str,
         id: &'a SessionId,
-        now: UnixMillis,
-    ) -> BoxFuture<'a, Result<Revoked, Error>>;
+    ) -> BoxFuture<'a, Result<(), Error>>;
     /// The session an authentic refresh token belongs to (no store access).
     fn session_of(&self, refresh_token: &str) -> Option<SessionId>;
 }
 
-/// The outcome of revoking one session by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Revoked {
-    /// Revoked now, or it was already revoked or expired.
-    Done,
-    /// No session with that id belongs to the subject.
-    NotFound,
-}
-
-impl<S, C, R> Engine for Authority<S, C, R>
+impl<S, C, R, E> Engine for Authority<S, C, R, E>
 where
     S: SessionStore + 'static,
     C: Clock + 'static,
     R: RandomSource + 'static,
+    E: EventSink + 'static,
 {
     fn policy(&self) -> &Policy {
         Authority::policy(self)
+    }
+
+    fn keyring(&self) -> &Keyring {
+        Authority::keyring(self)
+    }
+
+    fn now(&self) -> UnixMillis {
+        Authority::clock(self).now()
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims<Extra>, Error> {
@@ -204,7 +218,8 @@ where
         &'a self,
         token: &'a str,
     ) -> BoxFuture<'a, Result<AccessClaims<Extra>, Error>> {
-        Box::pin(Authority::verify_live(self, token))
+        // `verify_live` itself when the authority has no revocation set.
+        Box::pin(Authority::verify_fresh(self, token))
     }
 
     fn login<'a>(
@@ -240,9 +255,8 @@ where
         &'a self,
         subject: &'a str,
         id: &'a SessionId,
-        now: UnixMillis,
-    ) -> BoxFuture<'a, Result<Revoked, Error>> {
-        Box::pin(revoke_session(self.store(), subject, id, now))
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(Authority::revoke_session(self, subject, id))
     }
 
     fn session_of(&self, refresh_token: &str) -> Option<SessionId> {
@@ -251,37 +265,4 @@ where
             .ok()
             .map(|token| *token.session_id())
     }
-}
-
-/// How often a revocation retries a lost compare-and-swap.
-const MAX_ATTEMPTS: usize = 16;
-
-/// Revokes session `id` if it belongs to `subject`.
-///
-/// The core has no "revoke this session of this subject" yet; this is it,
-/// through the store, until `Authority::revoke_session(subject, &id)` exists
-/// (then this function becomes one call to it).
-async fn revoke_session<S: SessionStore>(
-    store: &S,
-    subject: &str,
-    id: &SessionId,
-    now: UnixMillis,
-) -> Result<Revoked, Error> {
-    for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = store.get(id).await? else {
-            return Ok(Revoked::NotFound);
-        };
-        if current.subject != subject {
-            return Ok(Revoked::NotFound);
-        }
-        let Some(next) = tokenlife::session::revoke(&current, now, RevokeReason::LogoutAll) else {
-            return Ok(Revoked::Done);
-        };
-        match store.compare_and_swap(current.version, next).await {
-            Ok(()) => return Ok(Revoked::Done),
-            Err(e) if e.is_conflict() => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::conflict().into())
 }

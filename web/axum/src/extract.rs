@@ -26,6 +26,14 @@ pub struct Claims<T = Extra>(pub AccessClaims<T>);
 /// The verified claims of the request's access token whose session is still
 /// live ([`Authority::verify_live`](tokenlife::Authority::verify_live)):
 /// logout takes effect at once, at the cost of a store read per request.
+///
+/// When the authority has a revocation set
+/// ([`Authority::with_revocations`](tokenlife::Authority::with_revocations),
+/// kept filled by a `RevocationFeed`), it checks that instead
+/// ([`Authority::verify_fresh`](tokenlife::Authority::verify_fresh)): a
+/// logout on any instance takes effect within the feed's delay, with no
+/// store read while the set is fresh, and the store read again whenever it
+/// is not.
 #[derive(Debug, Clone)]
 pub struct LiveClaims<T = Extra>(pub AccessClaims<T>);
 

@@ -27,11 +27,13 @@ pub const REFRESH_COOKIE: &str = "directus_refresh_token";
 /// | `GET /auth/sessions` | bearer | `{"data":[{id, created_at, last_refreshed_at, expires_at, user_agent, ip, current}]}` |
 /// | `DELETE /auth/sessions/{id}` | bearer | `204`: that session of the caller is revoked |
 /// | `DELETE /auth/sessions` | bearer | `{"data":{"revoked":n}}`: every other session of the caller is revoked |
+/// | `GET /.well-known/jwks.json` | — | the keyring's public keys (RFC 7517), `application/jwk-set+json`; `{"keys":[]}` for HS256 |
 ///
 /// In cookie mode (`"mode":"cookie"`) the refresh token travels in the
 /// [`REFRESH_COOKIE`] cookie (`HttpOnly; Secure; SameSite=Lax`) and is left
-/// out of the JSON body, as Directus does. Every answer carries
-/// `Cache-Control: no-store` and `Pragma: no-cache`.
+/// out of the JSON body, as Directus does. Every answer but the JWKS carries
+/// `Cache-Control: no-store` and `Pragma: no-cache`; the JWKS carries
+/// [`JWKS_CACHE_CONTROL`](crate::JWKS_CACHE_CONTROL).
 ///
 /// Logout with a token in the body *and* one in the cookie revokes both
 /// sessions and clears the cookie: a client that asks to log out means every
@@ -199,9 +201,10 @@ fn router_on<Cr: Credentials, St: Clone + Send + Sync + 'static>(
             "/auth/sessions/{id}",
             delete(crate::sessions::revoke_one::<Cr>),
         )
-        // Extension point: `GET /.well-known/jwks.json` goes here once the
-        // keyring publishes public keys.
         .layer(axum::middleware::map_response(crate::body::no_store))
+        // After `no_store`, which covers the routes above only: the JWKS
+        // holds public keys, and caches may keep it briefly.
+        .route("/.well-known/jwks.json", get(crate::jwks::jwks::<Cr>))
         .layer(DefaultBodyLimit::max(body_bytes))
         .with_state(state)
 }

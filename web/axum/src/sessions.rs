@@ -6,9 +6,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Serialize;
-use tokenlife::{SessionId, UnixMillis};
+use tokenlife::{Error, SessionId, UnixMillis};
 
-use crate::auth::Revoked;
 use crate::body::json;
 use crate::routes::{Routes, within};
 use crate::{ApiError, Credentials, LiveClaims};
@@ -88,15 +87,10 @@ pub(crate) async fn revoke_one<Cr: Credentials>(
             return Err(ApiError::forbidden());
         };
         let id: SessionId = id.parse().map_err(|_| ApiError::forbidden())?;
-        let auth = &routes.auth;
-        match auth
-            .engine()
-            .revoke_session(&claims.sub, &id, auth.now())
-            .await
-            .map_err(|e| ApiError::from_environment(&e))?
-        {
-            Revoked::Done => Ok(StatusCode::NO_CONTENT.into_response()),
-            Revoked::NotFound => Err(ApiError::forbidden()),
+        match routes.auth.engine().revoke_session(&claims.sub, &id).await {
+            Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+            Err(Error::UnknownSession) => Err(ApiError::forbidden()),
+            Err(e) => Err(ApiError::from_environment(&e)),
         }
     })
     .await

@@ -4,11 +4,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use tokenlife_axum::{CSRF_HEADER, Limit, REFRESH_COOKIE};
+use tokenlife::revocation::RevocationNotice;
+use tokenlife::{RevokeReason, SessionId, SharedRevocations};
+use tokenlife_axum::{Auth, CSRF_HEADER, Limit, REFRESH_COOKIE};
 
 use common::*;
 
@@ -283,6 +286,62 @@ async fn a_failing_store_is_service_unavailable_and_leaks_nothing() {
         StatusCode::OK
     );
     assert_eq!(refresh_with(http, refresh).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn with_a_fresh_revocation_set_live_claims_need_no_store() {
+    let policy = tokenlife::Policy::default();
+    let set = Arc::new(SharedRevocations::new(&policy));
+    set.mark_synced(START);
+    let keys = tokenlife::Keyring::new("test", SECRET).unwrap();
+    let with_set = Arc::clone(&set);
+    let server = start_on(keys, move |a| Auth::new(a.with_revocations(with_set))).await;
+    let http = &server.http;
+    let login = http.post("/auth/login", credentials()).await;
+    let access = login.data("access_token").unwrap().to_owned();
+    let other = http.post("/auth/login", credentials()).await;
+    let other = other.data("access_token").unwrap().to_owned();
+    let listed = http.get_bearer("/auth/sessions", &access).await;
+    let session: SessionId = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // The set is fresh: no store read (verify_live would be 503 now).
+    server.store.set_down(true);
+    let me = http.get_bearer("/users/me", &access).await;
+    assert_eq!(me.status, StatusCode::OK, "{me:?}");
+
+    // A revocation another instance made, as a feed delivers it.
+    let notice = RevocationNotice {
+        session,
+        at: START,
+        reason: RevokeReason::Logout,
+    };
+    set.insert(notice, START);
+    let me = http.get_bearer("/users/me", &access).await;
+    assert_eq!(
+        me.answer(),
+        (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN"))
+    );
+
+    let me = http.get_bearer("/users/me", &other).await;
+    assert_eq!(me.status, StatusCode::OK, "{me:?}");
+
+    // Once the set is stale (no feed moved its watermark), it is not
+    // trusted: the store is read, and it is down.
+    server.clock.advance(policy.max_revocation_lag());
+    let me = http.get_bearer("/users/me", &other).await;
+    assert_eq!(me.status, StatusCode::OK, "fresh up to the lag itself");
+    server.clock.advance(Duration::from_millis(1));
+    let me = http.get_bearer("/users/me", &other).await;
+    assert_eq!(me.status, StatusCode::SERVICE_UNAVAILABLE, "{me:?}");
 }
 
 #[tokio::test]

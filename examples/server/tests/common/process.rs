@@ -37,6 +37,17 @@ impl Instance {
     /// with `key` (hex), with a grace window of `grace_secs`; returns once
     /// it listens.
     pub fn start(name: &'static str, store: &str, key: &str, grace_secs: u64) -> Self {
+        Self::start_with(name, store, key, grace_secs, &[])
+    }
+
+    /// [`start`](Instance::start) with more arguments (e.g. `--alg eddsa`).
+    pub fn start_with(
+        name: &'static str,
+        store: &str,
+        key: &str,
+        grace_secs: u64,
+        more: &[&str],
+    ) -> Self {
         let mut command = Command::new(server_binary());
         for var in [
             "TOKENLIFE_PORT",
@@ -45,6 +56,7 @@ impl Instance {
             "TOKENLIFE_STORE",
             "TOKENLIFE_KEY_FILE",
             "TOKENLIFE_KEY_ID",
+            "TOKENLIFE_ALG",
             "TOKENLIFE_SESSION_REFRESHES_PER_MINUTE",
         ] {
             command.env_remove(var);
@@ -55,6 +67,7 @@ impl Instance {
             // The races and the looping client refresh one session far
             // faster than a real client would.
             .args(["--session-refreshes-per-minute", "100000"])
+            .args(more)
             .env("TOKENLIFE_KEY", key)
             .env("TOKENLIFE_DEMO_PASSWORD", super::DEMO_PASSWORD)
             .stdin(Stdio::null())
@@ -103,6 +116,11 @@ impl Instance {
             http: Http::new(addr),
             process,
         }
+    }
+
+    /// What the process wrote so far, stdout and stderr, line by line.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 
     /// Panics, with the log, when the process has exited.

@@ -143,10 +143,22 @@ pub fn app(
     auth_settings: impl FnOnce(Auth) -> Auth,
 ) -> Router {
     let keys = Keyring::new("test", SECRET).unwrap();
+    let auth = auth_settings(Auth::new(authority(keys, clock, store)).with_clock(clock.clone()));
+    app_on(auth, users, configure)
+}
+
+/// The test authority: `keys`, 30 s access tokens, `store`, `clock`.
+pub fn authority(keys: Keyring, clock: &ManualClock, store: &Arc<Switchable>) -> TestAuthority {
     let policy = Policy::default().with_access_ttl(Duration::from_secs(30));
-    let authority: TestAuthority =
-        Authority::new(keys, policy, Arc::clone(store)).with_clock(clock.clone());
-    let auth = auth_settings(Auth::new(authority).with_clock(clock.clone()));
+    Authority::new(keys, policy, Arc::clone(store)).with_clock(clock.clone())
+}
+
+/// The application of the tests on `auth`.
+pub fn app_on(
+    auth: Auth,
+    users: &Users,
+    configure: impl FnOnce(AuthRoutes<Users>) -> AuthRoutes<Users>,
+) -> Router {
     let routes = configure(AuthRoutes::new(auth.clone(), users.clone()));
     Router::new()
         .route("/users/me", get(me))
@@ -180,6 +192,27 @@ pub async fn start_with(
     let store = Arc::new(Switchable::default());
     let users = Users::demo();
     let router = app(&clock, &store, &users, configure, auth_settings);
+    listen(router, clock, store, users).await
+}
+
+/// [`start`] on keyring `keys`, `wrap` making the [`Auth`] of the test
+/// authority (e.g. `|a| Auth::new(a.with_events(sink))`).
+pub async fn start_on(keys: Keyring, wrap: impl FnOnce(TestAuthority) -> Auth) -> Server {
+    let clock = ManualClock::new(START);
+    let store = Arc::new(Switchable::default());
+    let users = Users::demo();
+    let auth = wrap(authority(keys, &clock, &store));
+    let router = app_on(auth, &users, |r| r);
+    listen(router, clock, store, users).await
+}
+
+/// Serves `router` on a loopback port chosen by the OS.
+async fn listen(
+    router: Router,
+    clock: ManualClock,
+    store: Arc<Switchable>,
+    users: Users,
+) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
