@@ -38,6 +38,8 @@ enum What {
     Timeout,
     /// The operation's task could not finish (its runtime shut down).
     Task,
+    /// The revocation feed's connection closed (or was closed by the server).
+    Closed,
 }
 
 impl fmt::Display for RedisFailure {
@@ -56,6 +58,7 @@ impl fmt::Display for RedisFailure {
             What::Reply(what) => write!(f, "redis: unexpected reply to {what}"),
             What::Timeout => f.write_str("redis: no answer within the store's timeout"),
             What::Task => f.write_str("redis: the store's runtime is shut down"),
+            What::Closed => f.write_str("redis: the revocation feed's connection closed"),
         }
     }
 }
@@ -130,6 +133,11 @@ fn io_kind(e: &RedisError) -> Option<io::ErrorKind> {
     None
 }
 
+/// The revocation feed's connection closed.
+pub(crate) fn feed_closed() -> StoreError {
+    StoreError::unavailable(RedisFailure { what: What::Closed })
+}
+
 /// Why a store could not be used the way it was asked to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Misuse {
@@ -137,20 +145,35 @@ pub(crate) enum Misuse {
     NoRuntime,
     /// `connect_blocking` was called on a tokio runtime's thread.
     InsideRuntime,
+    /// A set subscribed to the revocation feed keeps its entries longer
+    /// than the store keeps its history of revocations: a resync could
+    /// miss some that still matter.
+    ShortHistory {
+        /// What the set needs: its retention and the resync margin.
+        needed: std::time::Duration,
+        /// What the store keeps ([`Options::with_revocation_history`](crate::Options::with_revocation_history)).
+        kept: std::time::Duration,
+    },
 }
 
 impl fmt::Display for Misuse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NoRuntime => {
+        match self {
+            Self::NoRuntime => f.write_str(
                 "RedisStore::connect must be awaited on a tokio runtime; \
-                 use RedisStore::connect_blocking elsewhere"
-            }
-            Self::InsideRuntime => {
+                 use RedisStore::connect_blocking elsewhere",
+            ),
+            Self::InsideRuntime => f.write_str(
                 "RedisStore::connect_blocking cannot block a tokio runtime's thread; \
-                 await RedisStore::connect there"
-            }
-        })
+                 await RedisStore::connect there",
+            ),
+            Self::ShortHistory { needed, kept } => write!(
+                f,
+                "the revocation set needs {needed:?} of history (its retention and the \
+                 resync margin) but the store keeps {kept:?}: raise \
+                 Options::with_revocation_history"
+            ),
+        }
     }
 }
 
@@ -188,6 +211,7 @@ mod tests {
     fn timeouts_are_unavailable_and_odd_replies_backend() {
         assert_eq!(timed_out().kind(), StoreErrorKind::Unavailable);
         assert_eq!(task_failed().kind(), StoreErrorKind::Unavailable);
+        assert_eq!(feed_closed().kind(), StoreErrorKind::Unavailable);
         let odd = unexpected("HGET");
         assert_eq!(odd.kind(), StoreErrorKind::Backend);
         assert_eq!(

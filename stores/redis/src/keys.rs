@@ -11,9 +11,12 @@
 //! | `{p:b}:s:<id>` | hash | `v` version, `u` subject, `e` expiry, `r` the record (JSON) |
 //! | `{p:b}:u:<sha256(subject)>` | set | the ids of the subject's sessions in this bucket |
 //! | `{p:b}:x` | sorted set | `<id>:<sha256(subject)>`, scored by expiry |
+//! | `{p:b}:r` | sorted set | `<id> <revoked at> <reason>` of each recent revocation, scored by its instant |
 //!
-//! `get` finds a session from its id alone; `list_by_subject` and
-//! `purge_expired` ask each bucket.
+//! `get` finds a session from its id alone; `list_by_subject`,
+//! `purge_expired` and the revocation feed's resync ask each bucket. The
+//! feed publishes on the channel `<prefix>:revocations` (a channel, not a
+//! key: it has no slot).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -58,6 +61,8 @@ pub(crate) struct SessionKeys {
     pub(crate) expiry: String,
     /// Its member in the expiry index.
     pub(crate) member: String,
+    /// Its bucket's index of recent revocations.
+    pub(crate) revoked: String,
 }
 
 /// Why a prefix was refused.
@@ -118,6 +123,17 @@ impl Layout {
         format!("{}:x", self.tag(bucket))
     }
 
+    /// The index of recent revocations in `bucket`, which the revocation
+    /// feed resynchronises from.
+    pub(crate) fn revoked(&self, bucket: u8) -> String {
+        format!("{}:r", self.tag(bucket))
+    }
+
+    /// The pub/sub channel the revoking compare-and-swap publishes on.
+    pub(crate) fn channel(&self) -> String {
+        format!("{}:revocations", self.prefix)
+    }
+
     /// Every key a write of `session` touches.
     pub(crate) fn keys_of(&self, session: &Session) -> SessionKeys {
         let b = bucket(&session.id);
@@ -126,6 +142,7 @@ impl Layout {
             subject: self.subject(b, &session.subject),
             expiry: self.expiry(b),
             member: expiry_member(&session.id, &session.subject),
+            revoked: self.revoked(b),
         }
     }
 
@@ -241,6 +258,7 @@ mod tests {
             assert_eq!(tag, format!("tokenlife:{:x}", first % 16));
             assert_eq!(cluster_tag(&keys.subject), tag);
             assert_eq!(cluster_tag(&keys.expiry), tag);
+            assert_eq!(cluster_tag(&keys.revoked), tag);
             assert_eq!(layout.expiry(bucket(&session.id)), keys.expiry);
         }
     }
@@ -294,6 +312,8 @@ mod tests {
         let layout = Layout::new("tl").unwrap();
         assert_eq!(layout.pattern(), "{tl:?}:*");
         assert!(layout.session(&id(0)).starts_with("{tl:0}:s:"));
+        assert!(layout.revoked(15).starts_with("{tl:f}:"));
+        assert!(!layout.channel().starts_with('{'), "a channel is not a key");
     }
 
     #[test]

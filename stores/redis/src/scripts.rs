@@ -56,6 +56,40 @@ redis.call('PEXPIRE', KEYS[3], ARGV[6], 'GT')
 return 1
 ";
 
+/// [`COMPARE_AND_SWAP`] for a `next` that is revoked: the same check and
+/// writes, then — only if they happened — the revocation recorded in its
+/// bucket's index of recent revocations and published on the feed's
+/// channel. One script, so one atomic step: a swap that loses writes and
+/// publishes nothing, and a subscriber connected when it runs cannot miss
+/// it (Redis hands the message to every subscriber's connection inside
+/// the `PUBLISH`, before it runs the next command of any client).
+///
+/// The index is trimmed on the way, by the server's clock (`TIME`, so
+/// that one revoking instance whose clock runs ahead cannot trim what the
+/// others still need): entries older than the history are dropped, and
+/// the key expires after one history without a revocation in its bucket.
+/// It is on logouts only, so the refresh path keeps its six calls.
+///
+/// `KEYS`: session hash, subject set, expiry index, revocation index.
+/// `ARGV`: as [`COMPARE_AND_SWAP`], then revoked at (ms), the notice,
+/// the channel, the history (ms).
+pub(crate) const COMPARE_AND_SWAP_REVOKING: &str = r"
+local stored = redis.call('HMGET', KEYS[1], 'v', 'u')
+if stored[1] ~= ARGV[1] or stored[2] ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'e', ARGV[4], 'r', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[6], 'GT')
+redis.call('PEXPIRE', KEYS[3], ARGV[6], 'GT')
+local t = redis.call('TIME')
+local oldest = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[11])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('(%.0f', oldest))
+redis.call('ZADD', KEYS[4], ARGV[8], ARGV[9])
+redis.call('PEXPIRE', KEYS[4], ARGV[11])
+redis.call('PUBLISH', ARGV[10], ARGV[9])
+return 1
+";
+
 /// Deletes one candidate of a purge if its exact expiry is at or before
 /// `now`: the hash and both index entries. Returns 1 when it deleted a
 /// session; 2 when the session was gone already (its safety-net TTL ran
@@ -91,6 +125,10 @@ pub(crate) static INSERT_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new
 pub(crate) static COMPARE_AND_SWAP_SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(COMPARE_AND_SWAP));
 
+/// [`COMPARE_AND_SWAP_REVOKING`], with its SHA-1 computed once.
+pub(crate) static COMPARE_AND_SWAP_REVOKING_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(COMPARE_AND_SWAP_REVOKING));
+
 /// [`PURGE_ONE`], with its SHA-1 computed once.
 pub(crate) static PURGE_ONE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(PURGE_ONE));
 
@@ -98,21 +136,49 @@ pub(crate) static PURGE_ONE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::
 mod tests {
     use super::*;
 
+    const ALL: [&str; 4] = [
+        INSERT,
+        COMPARE_AND_SWAP,
+        COMPARE_AND_SWAP_REVOKING,
+        PURGE_ONE,
+    ];
+
     #[test]
     fn scripts_touch_only_the_keys_they_are_given() {
         // Every key a script touches must come from KEYS (cluster routing
         // and slot checks rely on it): no key is built inside a script.
-        for script in [INSERT, COMPARE_AND_SWAP, PURGE_ONE] {
+        // `TIME` takes no key; `PUBLISH` takes a channel, given in ARGV.
+        for script in ALL {
             for call in script.split("redis.call(").skip(1) {
-                let key = call.split(',').nth(1).unwrap_or("").trim();
-                assert!(key.starts_with("KEYS["), "{call}");
+                let mut args = call.split([',', ')']).map(str::trim);
+                match (args.next(), args.next().unwrap_or("")) {
+                    (Some("'TIME'"), _) => {}
+                    (Some("'PUBLISH'"), channel) => assert!(channel.starts_with("ARGV["), "{call}"),
+                    (_, key) => assert!(key.starts_with("KEYS["), "{call}"),
+                }
             }
         }
     }
 
     #[test]
+    fn the_revoking_swap_is_the_swap_then_the_index_and_the_publish() {
+        let (plain, revoking) = (COMPARE_AND_SWAP.trim(), COMPARE_AND_SWAP_REVOKING.trim());
+        let body = plain.strip_suffix("return 1").unwrap();
+        assert!(
+            revoking.starts_with(body),
+            "the same check and writes first"
+        );
+        let publish = revoking.find("'PUBLISH'").unwrap();
+        assert!(
+            revoking.find("return 0").unwrap() < publish,
+            "nothing published on a conflict"
+        );
+        assert!(revoking[publish..].trim_start_matches(|c| c != '\n').trim() == "return 1");
+    }
+
+    #[test]
     fn scripts_use_no_transaction_commands() {
-        for script in [INSERT, COMPARE_AND_SWAP, PURGE_ONE] {
+        for script in ALL {
             for word in ["WATCH", "MULTI", "EXEC", "KEYS'", "SCAN"] {
                 assert!(!script.contains(word), "{word}");
             }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -11,8 +12,12 @@ use tokenlife::{Session, SessionId, SessionStore, SqlRow, StoreError, StoreError
 use tokio::runtime::{Handle, Runtime};
 
 use crate::errors::{Misuse, redis_error, task_failed, timed_out, unexpected};
+use crate::feed::{self, DEFAULT_REVOCATION_HISTORY};
 use crate::keys::{self, BUCKETS, DEFAULT_PREFIX, Layout, SessionKeys};
-use crate::scripts::{COMPARE_AND_SWAP_SCRIPT, INSERT_SCRIPT, PURGE_ONE, PURGE_ONE_SCRIPT};
+use crate::scripts::{
+    COMPARE_AND_SWAP_REVOKING_SCRIPT, COMPARE_AND_SWAP_SCRIPT, INSERT_SCRIPT, PURGE_ONE,
+    PURGE_ONE_SCRIPT,
+};
 
 /// How long an operation may take — (re)connecting and running its
 /// commands — before it fails with
@@ -22,7 +27,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many expired sessions a purge asks each bucket for per round.
 const PURGE_PAGE: usize = 500;
 
-/// How a [`RedisStore`] connects: key prefix and timeout.
+/// How a [`RedisStore`] connects: key prefix, timeout, and how long it
+/// keeps its history of revocations for the revocation feed.
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,14 +44,17 @@ const PURGE_PAGE: usize = 500;
 pub struct Options {
     layout: Layout,
     timeout: Duration,
+    history: Duration,
 }
 
 impl Default for Options {
-    /// Prefix [`DEFAULT_PREFIX`], [`DEFAULT_TIMEOUT`].
+    /// Prefix [`DEFAULT_PREFIX`], [`DEFAULT_TIMEOUT`],
+    /// [`DEFAULT_REVOCATION_HISTORY`].
     fn default() -> Self {
         Self {
             layout: Layout::new(DEFAULT_PREFIX).unwrap_or_else(|_| unreachable!()),
             timeout: DEFAULT_TIMEOUT,
+            history: DEFAULT_REVOCATION_HISTORY,
         }
     }
 }
@@ -68,6 +77,20 @@ impl Options {
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Each revocation stays in its bucket's index of recent revocations
+    /// (which the [revocation feed](tokenlife::store::RevocationFeed)
+    /// resynchronises from) for `history`, by the server's clock. It must
+    /// cover the retention of every subscribed set (`access_ttl + leeway`)
+    /// plus [`RESYNC_MARGIN`](crate::RESYNC_MARGIN), or
+    /// [`subscribe`](tokenlife::store::RevocationFeed::subscribe) refuses;
+    /// every instance writing to one Redis should use the same value.
+    /// Capped at about 100 years.
+    #[must_use]
+    pub fn with_revocation_history(mut self, history: Duration) -> Self {
+        self.history = history.min(feed::MAX_HISTORY);
         self
     }
 }
@@ -101,6 +124,11 @@ impl Options {
 /// concurrent callers are pipelined on it); when it breaks it is
 /// re-established on the next operation.
 ///
+/// It is also a [`RevocationFeed`](tokenlife::store::RevocationFeed): a
+/// revoking compare-and-swap publishes the revocation in the same script,
+/// and a subscribed set is kept filled over a pub/sub connection of its
+/// own (see the crate's "Revocation feed").
+///
 /// # Errors
 ///
 /// A server that cannot be reached, drops the connection, is loading or
@@ -111,11 +139,17 @@ impl Options {
 /// a key's name or contents. Nothing panics.
 pub struct RedisStore {
     connection: ConnectionManager,
+    /// For the revocation feed's connections of its own (it holds the URL,
+    /// so it is never printed).
+    client: Client,
     layout: Layout,
     runtime: Handle,
     /// The runtime behind `runtime` when the store started it.
     owned: Option<Runtime>,
     timeout: Duration,
+    history: Duration,
+    /// Held only by the store: a feed's listener stops once it is gone.
+    alive: Arc<()>,
 }
 
 impl RedisStore {
@@ -140,13 +174,16 @@ impl RedisStore {
     pub async fn connect_with(url: &str, options: Options) -> Result<Self, StoreError> {
         let runtime = Handle::try_current().map_err(|_| StoreError::backend(Misuse::NoRuntime))?;
         let client = Client::open(url).map_err(|e| redis_error(&e))?;
-        let connection = open(client, options.timeout).await?;
+        let connection = open(client.clone(), options.timeout).await?;
         Ok(Self {
             connection,
+            client,
             layout: options.layout,
             runtime,
             owned: None,
             timeout: options.timeout,
+            history: options.history,
+            alive: Arc::new(()),
         })
     }
 
@@ -176,13 +213,16 @@ impl RedisStore {
             .build()
             .map_err(StoreError::unavailable)?;
         let handle = runtime.handle().clone();
-        let connection = handle.block_on(open(client, options.timeout))?;
+        let connection = handle.block_on(open(client.clone(), options.timeout))?;
         Ok(Self {
             connection,
+            client,
             layout: options.layout,
             runtime: handle,
             owned: Some(runtime),
             timeout: options.timeout,
+            history: options.history,
+            alive: Arc::new(()),
         })
     }
 
@@ -197,6 +237,23 @@ impl RedisStore {
     #[must_use]
     pub fn key_pattern(&self) -> String {
         self.layout.pattern()
+    }
+
+    /// What the revocation feed's listener needs of the store.
+    pub(crate) fn feed_parts(&self) -> feed::Parts {
+        feed::Parts {
+            client: self.client.clone(),
+            connection: self.connection.clone(),
+            layout: self.layout.clone(),
+            store: Arc::downgrade(&self.alive),
+            timeout: self.timeout,
+            history: self.history,
+        }
+    }
+
+    /// The runtime the store's tasks run on.
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
     }
 
     /// Runs `job` with the connection within the timeout: in place when
@@ -252,6 +309,8 @@ struct Write {
     version: u64,
     expires: String,
     ttl: u64,
+    /// When the session is revoked: its instant (ms) and its notice.
+    revoked: Option<(u64, String)>,
 }
 
 impl Write {
@@ -262,6 +321,9 @@ impl Write {
             version: session.version,
             expires: keys::instant(session.expires_at()),
             ttl: keys::safety_ttl(session),
+            revoked: session
+                .revoked
+                .and_then(|r| Some((r.at.as_millis(), feed::payload(session)?))),
         })
     }
 }
@@ -314,17 +376,26 @@ impl SessionStore for RedisStore {
     }
 
     /// The compare-and-swap script: nothing written unless the stored
-    /// version is `expected_version` and the subject is `next`'s.
+    /// version is `expected_version` and the subject is `next`'s. When
+    /// `next` is revoked, the revoking variant, which also records the
+    /// revocation for the feed's resync and publishes it, in the same
+    /// atomic step and only if the swap wins.
     fn compare_and_swap(
         &self,
         expected_version: u64,
         next: Session,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         let write = Write::of(&self.layout, &next);
+        let (channel, history) = (self.layout.channel(), feed::millis(self.history));
         async move {
             let w = write?;
             self.run(move |mut connection, _| async move {
-                let reply: Value = COMPARE_AND_SWAP_SCRIPT
+                let script = match w.revoked {
+                    Some(_) => &*COMPARE_AND_SWAP_REVOKING_SCRIPT,
+                    None => &*COMPARE_AND_SWAP_SCRIPT,
+                };
+                let mut invocation = script.prepare_invoke();
+                invocation
                     .key(&w.keys.session)
                     .key(&w.keys.subject)
                     .key(&w.keys.expiry)
@@ -334,7 +405,16 @@ impl SessionStore for RedisStore {
                     .arg(&w.expires)
                     .arg(&w.row.record)
                     .arg(w.ttl)
-                    .arg(&w.keys.member)
+                    .arg(&w.keys.member);
+                if let Some((at, notice)) = &w.revoked {
+                    invocation
+                        .key(&w.keys.revoked)
+                        .arg(*at)
+                        .arg(notice)
+                        .arg(&channel)
+                        .arg(history);
+                }
+                let reply: Value = invocation
                     .invoke_async(&mut connection)
                     .await
                     .map_err(|e| redis_error(&e))?;
@@ -493,11 +573,13 @@ impl Drop for RedisStore {
 }
 
 impl fmt::Debug for RedisStore {
-    /// The prefix and timeout; never the URL, which may hold a password.
+    /// The prefix, timeout and revocation history; never the URL, which
+    /// may hold a password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.layout.prefix())
             .field("timeout", &self.timeout)
+            .field("revocation_history", &self.history)
             .field("own_runtime", &self.owned.is_some())
             .finish_non_exhaustive()
     }
@@ -522,7 +604,7 @@ fn bulk(reply: Value, what: &'static str) -> Result<Option<Vec<u8>>, StoreError>
 }
 
 /// The members of an array or set reply.
-fn members(reply: Value, what: &'static str) -> Result<Vec<Vec<u8>>, StoreError> {
+pub(crate) fn members(reply: Value, what: &'static str) -> Result<Vec<Vec<u8>>, StoreError> {
     match reply {
         Value::Array(items) | Value::Set(items) => items
             .into_iter()

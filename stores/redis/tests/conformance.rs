@@ -1,7 +1,8 @@
 //! The conformance kit (`tokenlife::testkit`) run against `RedisStore` on
 //! a real Redis server (`TOKENLIFE_REDIS_URL`): as a whole, check by check,
 //! and with the store on a tokio runtime it did not start; and the errors
-//! it gives.
+//! it gives. The script-reload test flushes the scripts of a server of its
+//! own (`TOKENLIFE_REDIS_SERVER`), not of the shared one.
 
 mod common;
 
@@ -85,8 +86,11 @@ fn futures_are_send_and_run_in_tokio_tasks() {
 #[test]
 #[ignore = "needs Redis: set TOKENLIFE_REDIS_URL, or run ./scripts/test.sh"]
 fn the_scripts_are_reloaded_after_the_server_forgets_them() {
-    let url = common::url();
-    let store = common::fresh_store();
+    // On a server of its own: a `SCRIPT FLUSH` on the shared one could
+    // land between another test's reload and its retry.
+    let server = common::OwnServer::start("scripts", &[]);
+    let url = server.url();
+    let store = common::store(&url, Options::default());
     let forget = || {
         let _: () = redis::cmd("SCRIPT")
             .arg("FLUSH")
@@ -103,6 +107,15 @@ fn the_scripts_are_reloaded_after_the_server_forgets_them() {
         pollster::block_on(store.get(&id)).unwrap(),
         Some(record(id, 1))
     );
+    forget();
+    // The revoking swap is a script of its own.
+    let mut revoked = record(id, 2);
+    revoked.revoked = Some(tokenlife::Revocation {
+        at: tokenlife::UnixMillis(0),
+        reason: tokenlife::RevokeReason::Logout,
+    });
+    pollster::block_on(store.compare_and_swap(1, revoked.clone())).unwrap();
+    assert_eq!(pollster::block_on(store.get(&id)).unwrap(), Some(revoked));
     forget();
     let purged = pollster::block_on(store.purge_expired(tokenlife::UnixMillis(1)));
     assert_eq!(purged.unwrap(), 1);
