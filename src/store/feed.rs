@@ -33,6 +33,7 @@ use crate::time::UnixMillis;
 /// |---|---|
 /// | [`MemoryStore`](crate::MemoryStore) | in process, inside the write: always complete |
 /// | `tokenlife-postgres` | `LISTEN`/`NOTIFY` in the revoking transaction; heartbeat; resync on reconnect |
+/// | `tokenlife-redis` | `PUBLISH` in the revoking script; `PING` on the subscribed connection as heartbeat; resync from a per-bucket index on reconnect |
 ///
 /// A feed holds the set weakly: dropping every other `Arc` to it ends the
 /// subscription.

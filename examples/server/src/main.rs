@@ -19,8 +19,8 @@
 //! defaults) a restart logs everybody out; instances that share a store and
 //! a key serve the same sessions.
 //!
-//! On PostgreSQL each instance subscribes to the store's revocation feed
-//! (`LISTEN`/`NOTIFY`), and the routes that check the session
+//! On PostgreSQL and Redis each instance subscribes to the store's
+//! revocation feed (`LISTEN`/`NOTIFY`, or pub/sub), and the routes that check the session
 //! (`/users/me`, `/auth/sessions`) use `verify_fresh`: a logout on any
 //! instance is refused on the others within `max_revocation_lag` (1 s), with
 //! no store read per request while the feed is connected.
@@ -137,6 +137,7 @@ async fn run() -> Result<(), BoxError> {
             let store = RedisStore::connect(url)
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", config::redact(url)))?;
+            let start = start.with_feed(&store).await;
             start.serve(store).await
         }
     }
@@ -162,7 +163,7 @@ impl Start {
         let set = Arc::new(SharedRevocations::new(&self.policy));
         match feed.subscribe(&set, SystemClock.now()).await {
             Ok(()) => println!(
-                "revocations: LISTEN/NOTIFY feed; a logout anywhere is refused here within {} ms",
+                "revocations: the store's feed; a logout anywhere is refused here within {} ms",
                 self.policy.max_revocation_lag().as_millis()
             ),
             // The feed retries on its own; until it syncs, the set is
