@@ -5,7 +5,8 @@
 //! (grace 0) or hands every caller the same successor (grace > 0), and a
 //! logout on one instance is seen by `verify_live` on the other at once.
 //! An instance signing with EdDSA publishes its public key, and a verifier
-//! that holds nothing but that JWKS accepts its tokens and no others. The
+//! that holds nothing but that JWKS (in this process, and as a process of
+//! its own: the `resource` binary) accepts its tokens and no others. The
 //! authority's security events reach the log (stderr) through `tracing`.
 //!
 //! It runs on a SQLite file always. The PostgreSQL tests are ignored
@@ -105,6 +106,79 @@ async fn a_verifier_holding_only_the_served_jwks_accepts_the_servers_tokens_and_
         let answer = me(&issuer, &forged.access_token).await.unwrap();
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{refusal}");
     }
+    issuer.assert_running();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_server_process_holding_only_the_jwks_accepts_the_issuers_tokens_and_no_others()
+{
+    let key = random_key();
+    let issuer = Instance::start_with("issuer", "memory", &key, 10, &["--alg", "eddsa"]);
+    // Given nothing but the URL of the issuer's JWKS: no key, no secret.
+    let resource =
+        Instance::start_resource("resource", &issuer.http.url("/.well-known/jwks.json"), 10);
+
+    let pair = login(&issuer).await;
+    let own = me(&issuer, &pair.access).await.unwrap();
+    let seen = resource
+        .http
+        .get_bearer("/whoami", &pair.access)
+        .await
+        .unwrap();
+    assert_eq!(seen.status, StatusCode::OK, "{seen:?}");
+    assert_eq!(seen.data("sub"), own.data("id"), "{seen:?}");
+
+    // Forged: another EdDSA key under the issuer's key id, the issuer's
+    // own master secret used for HS256 (algorithm confusion), a key id
+    // the JWKS does not have, and no token at all.
+    let secret = tokenlife_example_server::config::decode_secret(&key).unwrap();
+    let other_secret = tokenlife_example_server::config::decode_secret(&random_key()).unwrap();
+    let sub = own.data("id").unwrap().to_owned();
+    for (keys, refusal) in [
+        (
+            Keyring::with_algorithm(Algorithm::EdDSA, DEFAULT_KEY_ID, &other_secret),
+            "another EdDSA key",
+        ),
+        (
+            Keyring::with_algorithm(Algorithm::HS256, DEFAULT_KEY_ID, &secret),
+            "HS256 with the issuer's secret",
+        ),
+        (
+            Keyring::with_algorithm(Algorithm::EdDSA, "not-published", &secret),
+            "a key id the JWKS does not have",
+        ),
+    ] {
+        let other = Authority::new(keys.unwrap(), Policy::default(), MemoryStore::new());
+        let forged = other.login(&sub, &()).await.unwrap();
+        let answer = resource
+            .http
+            .get_bearer("/whoami", &forged.access_token)
+            .await
+            .unwrap();
+        assert_eq!(
+            (answer.status, answer.code()),
+            (StatusCode::UNAUTHORIZED, Some("INVALID_TOKEN")),
+            "{refusal}: {answer:?}"
+        );
+        assert!(
+            answer.headers.contains_key("www-authenticate"),
+            "{refusal}: {answer:?}"
+        );
+    }
+    let bare = resource
+        .http
+        .send(Method::GET, "/whoami", &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(bare.status, StatusCode::UNAUTHORIZED, "{bare:?}");
+    // The issuer's real token still passes after the refusals.
+    let again = resource
+        .http
+        .get_bearer("/whoami", &pair.access)
+        .await
+        .unwrap();
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    resource.assert_running();
     issuer.assert_running();
 }
 

@@ -73,6 +73,11 @@ impl Http {
         }
     }
 
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// `POST path` with a JSON body.
     ///
     /// # Errors

@@ -69,13 +69,30 @@ impl Instance {
             .args(["--session-refreshes-per-minute", "100000"])
             .args(more)
             .env("TOKENLIFE_KEY", key)
-            .env("TOKENLIFE_DEMO_PASSWORD", super::DEMO_PASSWORD)
+            .env("TOKENLIFE_DEMO_PASSWORD", super::DEMO_PASSWORD);
+        Self::spawn(name, command)
+    }
+
+    /// The resource server (`src/bin/resource.rs`) verifying with the JWKS
+    /// at `jwks_url`, on a port chosen by the OS; returns once it listens.
+    pub fn start_resource(name: &'static str, jwks_url: &str, refetch_secs: u64) -> Self {
+        let mut command = Command::new(Path::new(env!("CARGO_BIN_EXE_resource")));
+        command
+            .args(["--port", "0", "--jwks-url", jwks_url])
+            .args(["--refetch-secs", &refetch_secs.to_string()]);
+        Self::spawn(name, command)
+    }
+
+    /// Starts `command`, keeps its output, and waits for its
+    /// `listening on http://…` line.
+    fn spawn(name: &'static str, mut command: Command) -> Self {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", server_binary().display()));
+            .unwrap_or_else(|e| panic!("starting {:?}: {e}", command.get_program()));
         let log = Arc::new(Mutex::new(Vec::new()));
         let (listening, address) = mpsc::channel();
         let stdout = child.stdout.take();
