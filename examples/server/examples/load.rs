@@ -49,43 +49,30 @@ const PASSWORD: &str = "a load-test password";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A bounded load test of the example server on loopback.
+#[derive(clap::Parser)]
+#[command(name = "load")]
 struct Options {
+    /// Where sessions live: memory or postgres:URL.
+    #[arg(long, default_value = "memory")]
     store: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16, value_parser = positive())]
     clients: usize,
+    /// Requests per scenario, at most.
+    #[arg(long, default_value_t = 20_000, value_parser = positive())]
     requests: usize,
+    /// Seconds per scenario, at most.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
 }
 
-fn options() -> Result<Options, String> {
-    let mut o = Options {
-        store: "memory".into(),
-        clients: 16,
-        requests: 20_000,
-        seconds: 20,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(format!("{flag}: {value} is not a positive number"))
-        };
-        match flag.as_str() {
-            "--store" => o.store = value.clone(),
-            "--clients" => o.clients = number()?,
-            "--requests" => o.requests = number()?,
-            "--seconds" => o.seconds = number()? as u64,
-            _ => return Err(format!("unknown option {flag}")),
-        }
-    }
-    Ok(o)
+fn positive() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..)
 }
 
 fn main() -> Result<(), BoxError> {
-    let o = options()?;
+    let o: Options = clap::Parser::parse();
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

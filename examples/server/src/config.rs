@@ -17,43 +17,55 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
+use clap::Parser;
+use clap::builder::TypedValueParser;
 use tokenlife::{Algorithm, Keyring, OsRandom, RandomSource};
 use zeroize::Zeroizing;
-
-/// The usage text, printed for `--help` and after a wrong argument.
-pub const USAGE: &str = "usage: server [--port N] [--access-ttl-secs N] [--reuse-grace-secs N]
-              [--store memory|sqlite:PATH|postgres:URL|redis://…] [--key-file PATH] [--key-id ID]
-              [--alg hs256|eddsa|es256] [--session-refreshes-per-minute N]
-  env: TOKENLIFE_PORT, TOKENLIFE_ACCESS_TTL_SECS, TOKENLIFE_REUSE_GRACE_SECS,
-       TOKENLIFE_SESSION_REFRESHES_PER_MINUTE,
-       TOKENLIFE_STORE, TOKENLIFE_KEY_FILE, TOKENLIFE_KEY (the secret itself, hex or base64),
-       TOKENLIFE_KEY_ID, TOKENLIFE_ALG, TOKENLIFE_DEMO_PASSWORD, RUST_LOG (default info)
-  flags win over the environment";
 
 /// The key id used when none is given.
 pub const DEFAULT_KEY_ID: &str = "server-1";
 
-/// Everything the server is told at start.
-#[derive(Debug)]
+/// Everything the server is told at start: flags, each with an environment
+/// variable beside it (the flag wins).
+#[derive(Debug, Parser)]
+#[command(
+    name = "server",
+    about = "A Directus-compatible auth server on tokenlife (listens on 127.0.0.1 only).",
+    after_help = "Also read from the environment: TOKENLIFE_KEY (the signing secret itself, \
+                  hex or base64; never a flag, so that it stays out of `ps`), \
+                  TOKENLIFE_DEMO_PASSWORD, RUST_LOG (default info)."
+)]
 pub struct Config {
     /// The loopback port; 0 lets the OS choose.
+    #[arg(long, env = "TOKENLIFE_PORT", default_value_t = 8055)]
     pub port: u16,
-    /// The lifetime of an access token.
+    /// The lifetime of an access token, in seconds.
+    #[arg(long = "access-ttl-secs", env = "TOKENLIFE_ACCESS_TTL_SECS", value_name = "SECS",
+          default_value = "900", value_parser = positive_secs)]
     pub access_ttl: Duration,
-    /// The grace window for a spent refresh token; `None` keeps the
-    /// library's default.
+    /// The grace window for a spent refresh token, in seconds [default: the library's].
+    #[arg(long = "reuse-grace-secs", env = "TOKENLIFE_REUSE_GRACE_SECS", value_name = "SECS",
+          value_parser = secs)]
     pub reuse_grace: Option<Duration>,
-    /// Where sessions live.
+    /// Where sessions live: memory, sqlite:PATH, postgres:URL or redis://…
+    #[arg(long, env = "TOKENLIFE_STORE", default_value = "memory", hide_env_values = true,
+          value_parser = StoreParser)]
     pub store: StoreChoice,
-    /// Where the signing key comes from.
-    pub key: KeySource,
+    /// A file holding the signing secret, hex or base64 [default: a random
+    /// key, which only this instance can verify].
+    #[arg(long = "key-file", env = "TOKENLIFE_KEY_FILE", value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
     /// The signing key's id (`kid`): equal on every instance sharing the key.
+    #[arg(long = "key-id", env = "TOKENLIFE_KEY_ID", value_name = "ID",
+          default_value = DEFAULT_KEY_ID)]
     pub key_id: String,
-    /// The access tokens' signature algorithm (`--alg`, default HS256):
-    /// equal on every instance sharing the key.
+    /// The access tokens' signature algorithm.
+    #[arg(long, env = "TOKENLIFE_ALG", default_value = "hs256", ignore_case = true,
+          value_parser = algorithm())]
     pub alg: Algorithm,
-    /// Refreshes allowed per session per minute; `None` keeps the web
-    /// crate's default.
+    /// Refreshes allowed per session per minute [default: the web crate's].
+    #[arg(long = "session-refreshes-per-minute", env = "TOKENLIFE_SESSION_REFRESHES_PER_MINUTE",
+          value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub session_refreshes: Option<u32>,
 }
 
@@ -82,87 +94,35 @@ pub enum KeySource {
 }
 
 impl Config {
-    /// The configuration from the environment (through `env`) and `args`;
-    /// `None` for `--help`.
+    /// Where the signing key comes from: `--key-file`, else `TOKENLIFE_KEY`
+    /// (read through `env`), else a random one.
     ///
     /// # Errors
-    /// A message naming the argument or variable that is wrong.
-    pub fn parse(
-        mut args: impl Iterator<Item = String>,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Self>, String> {
-        let env_number = |name: &str| env(name).map(|v| number(name, Some(v))).transpose();
-        let mut port = env_number("TOKENLIFE_PORT")?.unwrap_or(8055);
-        let mut ttl = env_number("TOKENLIFE_ACCESS_TTL_SECS")?.unwrap_or(900);
-        let mut grace = env_number("TOKENLIFE_REUSE_GRACE_SECS")?;
-        let mut store = env("TOKENLIFE_STORE")
-            .map(|s| StoreChoice::parse(&s))
-            .transpose()?
-            .unwrap_or(StoreChoice::Memory);
-        let mut key = match (env("TOKENLIFE_KEY_FILE"), env("TOKENLIFE_KEY")) {
-            (Some(_), Some(_)) => {
-                return Err("set TOKENLIFE_KEY_FILE or TOKENLIFE_KEY, not both".into());
+    /// When both a key file and `TOKENLIFE_KEY` are given.
+    pub fn key_source(&self, env: impl Fn(&str) -> Option<String>) -> Result<KeySource, String> {
+        match (&self.key_file, env("TOKENLIFE_KEY").is_some()) {
+            (Some(_), true) => {
+                Err("give --key-file (TOKENLIFE_KEY_FILE) or TOKENLIFE_KEY, not both".into())
             }
-            (Some(path), None) => KeySource::File(path.into()),
-            (None, Some(_)) => KeySource::Env,
-            (None, None) => KeySource::Random,
-        };
-        let mut key_id = env("TOKENLIFE_KEY_ID").unwrap_or_else(|| DEFAULT_KEY_ID.to_owned());
-        let mut alg = env("TOKENLIFE_ALG")
-            .map(|a| parse_algorithm(&a))
-            .transpose()
-            .map_err(|e| format!("TOKENLIFE_ALG: {e}"))?
-            .unwrap_or(Algorithm::HS256);
-        let mut refreshes = env_number("TOKENLIFE_SESSION_REFRESHES_PER_MINUTE")?;
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--port" => port = number(&arg, args.next())?,
-                "--access-ttl-secs" => ttl = number(&arg, args.next())?,
-                "--reuse-grace-secs" => grace = Some(number(&arg, args.next())?),
-                "--store" => store = StoreChoice::parse(&value(&arg, args.next())?)?,
-                "--key-file" => key = KeySource::File(value(&arg, args.next())?.into()),
-                "--key-id" => key_id = value(&arg, args.next())?,
-                "--alg" => {
-                    alg = parse_algorithm(&value(&arg, args.next())?)
-                        .map_err(|e| format!("--alg: {e}"))?;
-                }
-                "--session-refreshes-per-minute" => refreshes = Some(number(&arg, args.next())?),
-                "-h" | "--help" => return Ok(None),
-                _ => return Err(format!("unknown argument {arg:?}\n{USAGE}")),
-            }
+            (Some(path), false) => Ok(KeySource::File(path.clone())),
+            (None, true) => Ok(KeySource::Env),
+            (None, false) => Ok(KeySource::Random),
         }
-        let port = u16::try_from(port).map_err(|_| format!("port {port} is out of range"))?;
-        if ttl == 0 {
-            return Err("the access token lifetime must be at least 1 s".into());
-        }
-        let session_refreshes = refreshes
-            .map(|n| u32::try_from(n).ok().filter(|n| *n > 0))
-            .map(|n| n.ok_or("refreshes per minute must be 1 to 4294967295"))
-            .transpose()?;
-        Ok(Some(Self {
-            port,
-            access_ttl: Duration::from_secs(ttl),
-            reuse_grace: grace.map(Duration::from_secs),
-            store,
-            key,
-            key_id,
-            alg,
-            session_refreshes,
-        }))
     }
 
     /// The keyring with the configured key for the configured algorithm,
     /// and a line saying where it came from (never the key itself).
     ///
     /// # Errors
-    /// When the file cannot be read, the secret is neither hex nor base64,
-    /// is shorter than 32 bytes, or the key id is not acceptable.
+    /// When both key sources are given, the file cannot be read, the secret
+    /// is neither hex nor base64, is shorter than 32 bytes, or the key id
+    /// is not acceptable.
     pub fn keyring(
         &self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(Keyring, String), String> {
         let kid = &self.key_id;
-        let (secret, shown) = match &self.key {
+        let (secret, shown) = match self.key_source(&env)? {
             KeySource::Random => {
                 let mut secret = Zeroizing::new(vec![0u8; 32]);
                 OsRandom
@@ -175,7 +135,7 @@ impl Config {
                 (secret, shown)
             }
             KeySource::File(path) => {
-                let text = std::fs::read_to_string(path)
+                let text = std::fs::read_to_string(&path)
                     .map(Zeroizing::new)
                     .map_err(|e| format!("--key-file {}: {e}", path.display()))?;
                 let secret = decode_secret(&text)
@@ -194,39 +154,16 @@ impl Config {
     }
 }
 
-/// An access-token algorithm the server does not offer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownAlgorithm {
-    /// What was given.
-    pub given: String,
-}
-
-impl fmt::Display for UnknownAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown algorithm {:?}: expected hs256, eddsa or es256",
-            self.given
-        )
-    }
-}
-
-impl std::error::Error for UnknownAlgorithm {}
-
 /// `hs256`, `eddsa` or `es256`, in any case (`EdDSA`, `ES256` as JOSE
 /// writes them).
-///
-/// # Errors
-/// [`UnknownAlgorithm`] for anything else.
-pub fn parse_algorithm(text: &str) -> Result<Algorithm, UnknownAlgorithm> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "hs256" => Ok(Algorithm::HS256),
-        "eddsa" => Ok(Algorithm::EdDSA),
-        "es256" => Ok(Algorithm::ES256),
-        _ => Err(UnknownAlgorithm {
-            given: text.chars().take(32).collect(),
-        }),
-    }
+fn algorithm() -> impl TypedValueParser<Value = Algorithm> {
+    clap::builder::PossibleValuesParser::new(["hs256", "eddsa", "es256"]).map(|name| {
+        match name.to_ascii_lowercase().as_str() {
+            "eddsa" => Algorithm::EdDSA,
+            "es256" => Algorithm::ES256,
+            _ => Algorithm::HS256,
+        }
+    })
 }
 
 impl StoreChoice {
@@ -264,6 +201,30 @@ impl StoreChoice {
             Self::Postgres(url) if url.is_empty() => Err("store postgres: needs a URL".into()),
             _ => Ok(choice),
         }
+    }
+}
+
+/// Parses `--store` with [`StoreChoice::parse`], whose message hides a
+/// password; clap's own message would quote the whole value back.
+#[derive(Clone)]
+struct StoreParser;
+
+impl TypedValueParser for StoreParser {
+    type Value = StoreChoice;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreChoice, clap::Error> {
+        let refused = |message: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, message + "\n").with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| refused("--store: not UTF-8".into()))?;
+        StoreChoice::parse(text).map_err(refused)
     }
 }
 
@@ -365,18 +326,20 @@ fn redact_query(tail: &str) -> String {
     format!("{path}?{query}")
 }
 
-fn value(name: &str, value: Option<String>) -> Result<String, String> {
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("{name} needs a value"))
+/// A whole number of seconds.
+fn secs(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{text:?} is not a whole number of seconds"))
 }
 
-fn number(name: &str, value: Option<String>) -> Result<u64, String> {
-    let value = value.ok_or_else(|| format!("{name} needs a value"))?;
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{name}: {value:?} is not a whole number"))
+/// A whole number of seconds, at least 1.
+fn positive_secs(text: &str) -> Result<Duration, String> {
+    match secs(text)? {
+        Duration::ZERO => Err("must be at least 1 s".into()),
+        d => Ok(d),
+    }
 }
 
 // Unit tests of the options; the processes are tested in `tests/multi_instance.rs`.
@@ -440,6 +403,22 @@ mod tests {
         }
     }
 
+    /// The flags alone: the ambient environment's `TOKENLIFE_*` variables
+    /// are not read (the environment is tested on the binary, in `tests/cli.rs`).
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let command = Config::command().mut_args(|arg| arg.env(None));
+        let matches =
+            command.try_get_matches_from(std::iter::once("server").chain(args.iter().copied()))?;
+        Config::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory as _;
+        Config::command().debug_assert();
+    }
+
     #[test]
     fn a_key_in_hex_or_base64_gives_the_same_keyring() {
         let secret: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
@@ -464,16 +443,14 @@ mod tests {
         let file = dir.path().join("key");
         std::fs::write(&file, &encodings[3]).unwrap();
         let no_env = |_: &str| None;
-        let from_file = Config::parse(
-            ["--key-file".to_owned(), file.display().to_string()].into_iter(),
-            no_env,
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(from_file.key, KeySource::File(file.clone()));
+        let from_file = parse(&["--key-file", &file.display().to_string()]).unwrap();
+        assert_eq!(
+            from_file.key_source(no_env),
+            Ok(KeySource::File(file.clone()))
+        );
         let env_key = |name: &str| (name == "TOKENLIFE_KEY").then(|| hex.clone());
-        let from_env = Config::parse(std::iter::empty(), env_key).unwrap().unwrap();
-        assert_eq!(from_env.key, KeySource::Env);
+        let from_env = parse(&[]).unwrap();
+        assert_eq!(from_env.key_source(env_key), Ok(KeySource::Env));
         let (file_keys, shown) = from_file.keyring(no_env).unwrap();
         assert!(!shown.contains(&hex[..8]), "{shown}");
         let (env_keys, _) = from_env.keyring(env_key).unwrap();
@@ -482,10 +459,13 @@ mod tests {
             *file_keys.access_token_secret(DEFAULT_KEY_ID).unwrap(),
             *env_keys.access_token_secret(DEFAULT_KEY_ID).unwrap()
         );
+        // Both at once is refused rather than one silently chosen.
+        assert!(from_file.key_source(env_key).is_err());
+        assert!(from_file.keyring(env_key).is_err());
 
         // Without a key, each instance draws its own.
-        let random = Config::parse(std::iter::empty(), no_env).unwrap().unwrap();
-        assert_eq!(random.key, KeySource::Random);
+        let random = parse(&[]).unwrap();
+        assert_eq!(random.key_source(no_env), Ok(KeySource::Random));
         let (one, shown) = random.keyring(no_env).unwrap();
         let (two, _) = random.keyring(no_env).unwrap();
         assert!(shown.contains("random"), "{shown}");
@@ -496,61 +476,69 @@ mod tests {
 
         // Too short a secret is refused.
         let short = |name: &str| (name == "TOKENLIFE_KEY").then(|| "00".repeat(16));
-        let config = Config::parse(std::iter::empty(), short).unwrap().unwrap();
-        assert!(config.keyring(short).is_err());
+        assert!(parse(&[]).unwrap().keyring(short).is_err());
     }
 
     #[test]
-    fn flags_win_over_the_environment() {
-        let env = |name: &str| match name {
-            "TOKENLIFE_PORT" => Some("9000".to_owned()),
-            "TOKENLIFE_STORE" => Some("sqlite:/tmp/env.db".to_owned()),
-            "TOKENLIFE_REUSE_GRACE_SECS" => Some("5".to_owned()),
-            _ => None,
-        };
-        let from_env = Config::parse(std::iter::empty(), env).unwrap().unwrap();
-        assert_eq!(from_env.port, 9000);
-        assert_eq!(from_env.store, StoreChoice::Sqlite("/tmp/env.db".into()));
-        assert_eq!(from_env.reuse_grace, Some(Duration::from_secs(5)));
+    fn the_defaults_and_the_flags() {
+        let default = parse(&[]).unwrap();
+        assert_eq!(default.port, 8055);
+        assert_eq!(default.access_ttl, Duration::from_secs(900));
+        assert_eq!(default.reuse_grace, None);
+        assert_eq!(default.store, StoreChoice::Memory);
+        assert_eq!(default.key_file, None);
+        assert_eq!(default.key_id, DEFAULT_KEY_ID);
+        assert_eq!(default.session_refreshes, None);
+
         let args = [
             "--port",
             "0",
+            "--access-ttl-secs",
+            "30",
             "--store",
-            "memory",
+            "sqlite:/tmp/s.db",
             "--reuse-grace-secs",
             "0",
+            "--key-id",
+            "k2",
+            "--session-refreshes-per-minute",
+            "600",
         ];
-        let flags = Config::parse(args.iter().map(|s| (*s).to_owned()), env)
-            .unwrap()
-            .unwrap();
+        let flags = parse(&args).unwrap();
         assert_eq!(flags.port, 0);
-        assert_eq!(flags.store, StoreChoice::Memory);
+        assert_eq!(flags.access_ttl, Duration::from_secs(30));
+        assert_eq!(flags.store, StoreChoice::Sqlite("/tmp/s.db".into()));
         assert_eq!(flags.reuse_grace, Some(Duration::ZERO));
-        assert_eq!(flags.session_refreshes, None);
-        let args = ["--session-refreshes-per-minute", "600"].map(str::to_owned);
-        let limited = Config::parse(args.into_iter(), env).unwrap().unwrap();
-        assert_eq!(limited.session_refreshes, Some(600));
+        assert_eq!(flags.key_id, "k2");
+        assert_eq!(flags.session_refreshes, Some(600));
+
         for wrong in [
             &["--store"][..],
             &["--store", "mysql:x"],
+            &["--port", "65536"],
+            &["--access-ttl-secs", "0"],
             &["--reuse-grace-secs", "-1"],
             &["--key-file"],
             &["--session-refreshes-per-minute", "0"],
             &["--frobnicate"],
+            &["stray"],
         ] {
-            let args = wrong.iter().map(|s| (*s).to_owned());
-            assert!(Config::parse(args, env).is_err(), "{wrong:?}");
+            assert!(parse(wrong).is_err(), "{wrong:?}");
         }
-        let both = |name: &str| {
-            matches!(name, "TOKENLIFE_KEY" | "TOKENLIFE_KEY_FILE").then(|| "x".to_owned())
-        };
-        assert!(Config::parse(std::iter::empty(), both).is_err());
+        // A wrong store does not echo a password back.
+        let e = parse(&["--store", "postgre://u:hunter2@h/db"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected memory") && !e.contains("hunter2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn the_algorithm_is_hs256_unless_told_and_an_unknown_one_is_refused() {
         let no_env = |_: &str| None;
-        let default = Config::parse(std::iter::empty(), no_env).unwrap().unwrap();
+        let default = parse(&[]).unwrap();
         assert_eq!(default.alg, Algorithm::HS256);
         let (keys, shown) = default.keyring(no_env).unwrap();
         assert_eq!(keys.algorithm(DEFAULT_KEY_ID), Some(Algorithm::HS256));
@@ -560,36 +548,22 @@ mod tests {
             ("eddsa", Algorithm::EdDSA),
             ("EdDSA", Algorithm::EdDSA),
             ("es256", Algorithm::ES256),
-            (" HS256 ", Algorithm::HS256),
+            ("HS256", Algorithm::HS256),
         ] {
-            assert_eq!(parse_algorithm(given), Ok(alg), "{given:?}");
-            let args = ["--alg", given].map(str::to_owned);
-            let config = Config::parse(args.into_iter(), no_env).unwrap().unwrap();
+            let config = parse(&["--alg", given]).unwrap();
             assert_eq!(config.alg, alg);
             let (keys, _) = config.keyring(no_env).unwrap();
             assert_eq!(keys.algorithm(DEFAULT_KEY_ID), Some(alg));
         }
 
-        let env = |name: &str| (name == "TOKENLIFE_ALG").then(|| "es256".to_owned());
-        let from_env = Config::parse(std::iter::empty(), env).unwrap().unwrap();
-        assert_eq!(from_env.alg, Algorithm::ES256);
-        let args = ["--alg", "eddsa"].map(str::to_owned);
-        let flag = Config::parse(args.into_iter(), env).unwrap().unwrap();
-        assert_eq!(flag.alg, Algorithm::EdDSA, "the flag wins");
-
-        assert_eq!(
-            parse_algorithm("rs256"),
-            Err(UnknownAlgorithm {
-                given: "rs256".into()
-            })
-        );
-        for wrong in [&["--alg"][..], &["--alg", "none"], &["--alg", "ed25519"]] {
-            let args = wrong.iter().map(|s| (*s).to_owned());
-            assert!(Config::parse(args, no_env).is_err(), "{wrong:?}");
+        for wrong in [
+            &["--alg"][..],
+            &["--alg", "none"],
+            &["--alg", "ed25519"],
+            &["--alg", "rs256"],
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong:?}");
         }
-        let bad_env = |name: &str| (name == "TOKENLIFE_ALG").then(|| "HS512".to_owned());
-        let e = Config::parse(std::iter::empty(), bad_env).unwrap_err();
-        assert!(e.contains("TOKENLIFE_ALG") && e.contains("HS512"), "{e}");
     }
 
     fn base64_of(bytes: &[u8], engine: impl base64::Engine) -> String {

@@ -10,7 +10,8 @@
 //! cargo run --release -p tokenlife-example-server -- --port 8056 --store sqlite:sessions.db --key-file key.hex
 //! ```
 //!
-//! Options (flags win over the environment; `src/config.rs`): `--port`,
+//! Options (`--help` lists them with their variables; flags win over the
+//! environment; `src/config.rs`): `--port`,
 //! `--access-ttl-secs`, `--reuse-grace-secs`, `--store
 //! memory|sqlite:PATH|postgres:URL|redis://…`, `--key-file` (or `TOKENLIFE_KEY`),
 //! `--key-id`, `--alg hs256|eddsa|es256` (or `TOKENLIFE_ALG`; default
@@ -37,13 +38,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Params;
+use clap::Parser as _;
 use tokenlife::store::RevocationFeed;
 use tokenlife::{
     Algorithm, Authority, Clock, Keyring, MemoryStore, Policy, SessionStore, SharedRevocations,
     SystemClock,
 };
 use tokenlife_axum::{Auth, Limit, TracingEvents};
-use tokenlife_example_server::config::{self, Config, StoreChoice, USAGE};
+use tokenlife_example_server::config::{self, Config, StoreChoice};
 use tokenlife_example_server::{Users, random_hex, router, serve};
 use tokenlife_postgres::PostgresStore;
 use tokenlife_redis::RedisStore;
@@ -70,10 +72,8 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), BoxError> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let Some(config) = Config::parse(std::env::args().skip(1), env)? else {
-        println!("{USAGE}");
-        return Ok(());
-    };
+    // `--help`, and a wrong flag or variable, end the process here.
+    let config = Config::parse();
     let (keys, key_shown) = config.keyring(env)?;
     let mut policy = Policy::default().with_access_ttl(config.access_ttl);
     if let Some(grace) = config.reuse_grace {

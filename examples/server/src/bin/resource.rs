@@ -42,8 +42,20 @@ const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// The longest a fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-const USAGE: &str = "usage: resource --jwks-url http://HOST:PORT/.well-known/jwks.json \
-                     [--port N (default 8060)] [--refetch-secs N (default 10)]";
+/// A resource server verifying the issuer's access tokens with its JWKS alone.
+#[derive(clap::Parser)]
+#[command(name = "resource")]
+struct Args {
+    /// The issuer's JWKS, e.g. http://127.0.0.1:8055/.well-known/jwks.json (http:// only).
+    #[arg(long = "jwks-url", value_name = "URL")]
+    jwks_url: Uri,
+    /// The loopback port; 0 lets the OS choose.
+    #[arg(long, default_value_t = 8060)]
+    port: u16,
+    /// The least time between two fetches of the JWKS on unknown kids, in seconds.
+    #[arg(long = "refetch-secs", value_name = "SECS", default_value_t = 10)]
+    refetch_secs: u64,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -57,26 +69,17 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), BoxError> {
-    let (mut url, mut port, mut refetch) = (None, 8060_u16, 10_u64);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--jwks-url" => url = Some(value()?.parse::<Uri>()?),
-            "--port" => port = value()?.parse()?,
-            "--refetch-secs" => refetch = value()?.parse()?,
-            _ => return Err(format!("unknown argument {arg:?}\n{USAGE}").into()),
-        }
-    }
-    let url = url.ok_or(USAGE)?;
+    // `--help`, and a wrong or missing flag, end the process here.
+    let Args {
+        jwks_url: url,
+        port,
+        refetch_secs,
+    } = clap::Parser::parse();
     if url.scheme_str() != Some("http") {
         return Err(format!("{url}: only http:// URLs are fetched").into());
     }
     let source = url.to_string();
-    let keys = Keys::fetch(url, Duration::from_secs(refetch)).await?;
+    let keys = Keys::fetch(url, Duration::from_secs(refetch_secs)).await?;
     let app = Router::new()
         .route("/whoami", get(whoami))
         .with_state(Arc::new(keys));
