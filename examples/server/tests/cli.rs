@@ -3,25 +3,17 @@
 //! variable, and a clear error (naming no secret) for a wrong one. The
 //! flags alone are unit-tested in `src/config.rs`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The variables the server reads for its flags.
-const FLAG_VARIABLES: [&str; 8] = [
-    "TOKENLIFE_PORT",
-    "TOKENLIFE_ACCESS_TTL_SECS",
-    "TOKENLIFE_REUSE_GRACE_SECS",
-    "TOKENLIFE_STORE",
-    "TOKENLIFE_KEY_FILE",
-    "TOKENLIFE_KEY_ID",
-    "TOKENLIFE_ALG",
-    "TOKENLIFE_SESSION_REFRESHES_PER_MINUTE",
-];
+use common::process::{FLAG_VARIABLES, server_binary};
 
 /// The server binary with none of its variables inherited from this process.
 fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    let mut command = Command::new(server_binary());
     for var in FLAG_VARIABLES
         .iter()
         .chain(&["TOKENLIFE_KEY", "TOKENLIFE_DEMO_PASSWORD"])

@@ -17,6 +17,19 @@ use super::http::Http;
 /// build, on a busy machine).
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The variables the server reads for its flags: removed from a started
+/// instance's environment, so that the test's own never leak in.
+pub const FLAG_VARIABLES: [&str; 8] = [
+    "TOKENLIFE_PORT",
+    "TOKENLIFE_ACCESS_TTL_SECS",
+    "TOKENLIFE_REUSE_GRACE_SECS",
+    "TOKENLIFE_STORE",
+    "TOKENLIFE_KEY_FILE",
+    "TOKENLIFE_KEY_ID",
+    "TOKENLIFE_ALG",
+    "TOKENLIFE_SESSION_REFRESHES_PER_MINUTE",
+];
+
 /// A running server process and a client for it.
 pub struct Instance {
     pub name: &'static str,
@@ -49,16 +62,7 @@ impl Instance {
         more: &[&str],
     ) -> Self {
         let mut command = Command::new(server_binary());
-        for var in [
-            "TOKENLIFE_PORT",
-            "TOKENLIFE_ACCESS_TTL_SECS",
-            "TOKENLIFE_REUSE_GRACE_SECS",
-            "TOKENLIFE_STORE",
-            "TOKENLIFE_KEY_FILE",
-            "TOKENLIFE_KEY_ID",
-            "TOKENLIFE_ALG",
-            "TOKENLIFE_SESSION_REFRESHES_PER_MINUTE",
-        ] {
+        for var in FLAG_VARIABLES {
             command.env_remove(var);
         }
         command
