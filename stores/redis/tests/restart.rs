@@ -3,7 +3,9 @@
 //! or a crash inside the fsync window), a client left holding a newer
 //! token than the store knows is refused, and nothing is revoked for it.
 //!
-//! Each test starts a `redis-server` of its own (`TOKENLIFE_REDIS_SERVER`,
+//! Two instances on one server see each other's writes at once.
+//!
+//! The crash tests start a `redis-server` of their own (`TOKENLIFE_REDIS_SERVER`,
 //! or `redis-server` on `PATH`) on a free loopback port, and kills it.
 
 mod common;
@@ -26,14 +28,58 @@ const START: UnixMillis = UnixMillis(1_764_000_000_000);
 /// An authority over the server at `url`, as a freshly started instance
 /// would build it: same keys, its own connection and random source.
 fn authority(url: &str, clock: &ManualClock, seed: u64) -> RedisAuthority {
+    authority_with(url, Options::default(), clock, seed)
+}
+
+fn authority_with(url: &str, options: Options, clock: &ManualClock, seed: u64) -> RedisAuthority {
     let keys = Keyring::new("k1", b"test secret: thirty-two bytes or more!!").unwrap();
-    Authority::new(
-        keys,
-        Policy::default(),
-        common::store(url, Options::default()),
-    )
-    .with_clock(clock.clone())
-    .with_random(SharedRng::new(ChaCha20Rng::seed_from_u64(seed)))
+    Authority::new(keys, Policy::default(), common::store(url, options))
+        .with_clock(clock.clone())
+        .with_random(SharedRng::new(ChaCha20Rng::seed_from_u64(seed)))
+}
+
+/// Two running instances on one server: what one writes, the other's
+/// `verify_live` sees on its next call — a logout, a `logout_all`, a
+/// rotation (and its grace replay) — with no feed involved.
+#[test]
+#[ignore = "needs Redis: set TOKENLIFE_REDIS_URL, or run ./scripts/test.sh"]
+fn another_instances_verify_live_sees_each_write_at_once() {
+    let (url, options) = (common::url(), common::fresh_options());
+    let clock = ManualClock::new(START);
+    let a = authority_with(&url, options.clone(), &clock, 1);
+    let b = authority_with(&url, options, &clock, 2);
+
+    let phone = block_on(a.login("alice", &())).unwrap();
+    let laptop = block_on(a.login("alice", &())).unwrap();
+    let bob = block_on(a.login("bob", &())).unwrap();
+    for pair in [&phone, &laptop, &bob] {
+        block_on(b.verify_live::<()>(&pair.access_token)).unwrap();
+    }
+
+    // A rotation on A: B's next check accepts the successor at once, and
+    // B answers the grace replay of the spent token with the same one.
+    let phone_next = block_on(a.refresh(&phone.refresh_token)).unwrap();
+    block_on(b.verify_live::<()>(&phone_next.access_token)).unwrap();
+    let replay = block_on(b.refresh(&phone.refresh_token)).unwrap();
+    assert_eq!(replay.refresh_token, phone_next.refresh_token);
+
+    // A logout on A: B refuses the session on its very next check.
+    block_on(a.logout(&laptop.refresh_token)).unwrap();
+    assert!(matches!(
+        block_on(b.verify_live::<()>(&laptop.access_token)),
+        Err(Error::SessionRevoked { .. })
+    ));
+    block_on(b.verify_live::<()>(&phone_next.access_token)).unwrap();
+
+    // `logout_all` on B: A refuses every session of alice, and only hers.
+    block_on(b.logout_all("alice", None)).unwrap();
+    for token in [&phone.access_token, &phone_next.access_token] {
+        assert!(matches!(
+            block_on(a.verify_live::<()>(token)),
+            Err(Error::SessionRevoked { .. })
+        ));
+    }
+    block_on(a.verify_live::<()>(&bob.access_token)).unwrap();
 }
 
 #[test]
