@@ -78,7 +78,7 @@ pub enum StoreChoice {
     Sqlite(PathBuf),
     /// A PostgreSQL database: a libpq URL or connection string.
     Postgres(String),
-    /// A Redis server: a `redis://` (or `rediss://`, `redis+unix://`) URL.
+    /// A Redis server: a `redis://` (or `redis+unix://`) URL.
     Redis(String),
 }
 
@@ -169,10 +169,11 @@ fn algorithm() -> impl TypedValueParser<Value = Algorithm> {
 impl StoreChoice {
     /// `memory`, `sqlite:PATH`, `postgres:URL` (the URL may also be given
     /// whole: `postgres://…` or `postgresql://…`) or a Redis URL
-    /// (`redis://…`, `rediss://…`, `redis+unix://…`).
+    /// (`redis://…`, `redis+unix://…`).
     ///
     /// # Errors
-    /// When `text` is none of these, or the path or URL is empty.
+    /// When `text` is none of these, or the path or URL is empty; and for
+    /// `rediss://`, as the Redis client is built without TLS.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let choice = if text == "memory" {
@@ -183,11 +184,17 @@ impl StoreChoice {
             Self::Postgres(text.to_owned())
         } else if let Some(url) = text.strip_prefix("postgres:") {
             Self::Postgres(url.to_owned())
-        } else if ["redis://", "rediss://", "redis+unix://"]
+        } else if ["redis://", "redis+unix://"]
             .iter()
             .any(|scheme| text.starts_with(scheme))
         {
             Self::Redis(text.to_owned())
+        } else if text.starts_with("rediss://") {
+            return Err(format!(
+                "store {:?}: TLS to Redis is not built in; use redis:// on a trusted \
+                 network, or a TLS tunnel",
+                redact(text)
+            ));
         } else {
             return Err(format!(
                 "store {:?}: expected memory, sqlite:PATH, postgres:URL or redis://…",
@@ -375,6 +382,9 @@ mod tests {
         for wrong in ["", "sqlite:", "postgres:", "redis:x", "Memory"] {
             assert!(parse(wrong).is_err(), "{wrong:?}");
         }
+        // Not a URL that would parse and then fail at connect.
+        let e = parse("rediss://:hunter2@h:6380").unwrap_err();
+        assert!(e.contains("TLS") && !e.contains("hunter2"), "{e}");
         // A wrong choice does not echo a password back.
         let e = parse("postgre://u:hunter2@h/db").unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
