@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::{Deserialize, DeserializeOwned};
 
 use crate::access::{self, AccessClaims, BorrowedClaims, ClaimsBuf, app_claims};
-use crate::error::{Error, RevokeReason};
+use crate::error::{Error, RevokeReason, StoreError};
 use crate::events::{Event, EventSink, NoEvents};
 use crate::id::SessionId;
 use crate::keys::Keyring;
@@ -18,7 +18,6 @@ use crate::refresh::RefreshToken;
 #[cfg(feature = "std")]
 use crate::revocation::{RevocationNotice, SharedRevocations};
 use crate::session::{self, Login, Metadata, RefreshDecision, Revocation, Session, SessionInfo};
-use crate::store::error::StoreError;
 use crate::store::session_store::SessionStore;
 use crate::time::{Clock, UnixMillis};
 

@@ -1,8 +1,19 @@
-//! The one error type of the crate.
+//! The one error type of the crate, and the details its variants carry.
+//!
+//! They import nothing of the crate but [`UnixMillis`], so that every other
+//! module may use them without an import circle. [`StoreError`] and
+//! [`JwksError`] are also re-exported by the modules they speak for
+//! (`store`, `jwks`).
 
 use core::fmt;
 
 use crate::time::UnixMillis;
+
+mod jwks;
+mod store;
+
+pub use jwks::JwksError;
+pub use store::{StoreError, StoreErrorKind};
 
 /// Everything that can go wrong in tokenlife.
 ///
@@ -105,7 +116,7 @@ pub enum Error {
     /// The random source failed.
     Random,
     /// The session store failed or kept conflicting.
-    Store(crate::store::error::StoreError),
+    Store(StoreError),
     /// [`logout_all`](crate::Authority::logout_all) revoked `revoked`
     /// sessions but could not revoke `failed` others (their
     /// compare-and-swap kept losing, or the store failed on them). Calling
@@ -116,11 +127,11 @@ pub enum Error {
         /// How many it could not revoke.
         failed: usize,
         /// The store's error on the first one that failed.
-        cause: crate::store::error::StoreError,
+        cause: StoreError,
     },
     /// A JWKS document given to [`Verifier::from_jwks`](crate::Verifier::from_jwks)
     /// was refused, for the reason given.
-    InvalidJwks(crate::jwks::JwksError),
+    InvalidJwks(JwksError),
 }
 
 /// What exactly was malformed.
@@ -247,8 +258,8 @@ impl From<Malformed> for Error {
     }
 }
 
-impl From<crate::store::error::StoreError> for Error {
-    fn from(e: crate::store::error::StoreError) -> Self {
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
         Self::Store(e)
     }
 }

@@ -53,7 +53,6 @@ use core::fmt;
 
 use crate::error::RevokeReason;
 use crate::id::SessionId;
-use crate::session::Session;
 use crate::time::UnixMillis;
 
 /// Something the [`Authority`](crate::Authority) did, worth a log line or an alert.
@@ -170,26 +169,6 @@ impl<E: EventSink + ?Sized> EventSink for &E {
 }
 
 impl Event {
-    /// The login of `session`.
-    #[must_use]
-    pub fn login_of(session: &Session) -> Self {
-        Self::LoggedIn {
-            subject: session.subject.clone(),
-            session: session.id,
-        }
-    }
-
-    /// The revocation recorded in `session`, if it is revoked.
-    #[must_use]
-    pub fn revocation_of(session: &Session) -> Option<Self> {
-        session.revoked.map(|r| Self::Revoked {
-            subject: session.subject.clone(),
-            session: session.id,
-            reason: r.reason,
-            at: r.at,
-        })
-    }
-
     /// A short, stable name for the kind of event (`"reuse_detected"`, …),
     /// for a log field or a metric label.
     #[must_use]

@@ -37,10 +37,10 @@ mod verifier;
 
 pub use access::AccessClaims;
 pub use authority::{Authority, MAX_SUBJECT_LEN, TokenPair};
-pub use error::{Error, Malformed, RevokeReason};
+pub use error::{Error, JwksError, Malformed, RevokeReason};
 pub use events::{Event, EventSink, NoEvents};
 pub use id::SessionId;
-pub use jwks::{Jwk, Jwks, JwksError, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
+pub use jwks::{Jwk, Jwks, MAX_JWKS_BYTES, MAX_JWKS_KEYS};
 pub use keys::{Algorithm, KeyId, KeyMaterial, KeyState, Keyring, MAX_KEY_ID_LEN, MIN_SECRET_LEN};
 pub use policy::Policy;
 pub use random::RandomSource;

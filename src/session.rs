@@ -383,6 +383,31 @@ fn refreshed(session: &Session, grace_replay: bool) -> Event {
     }
 }
 
+// The events that a record stands for are built here, beside the record,
+// and not in `events`: that module holds the event values alone and needs
+// nothing of the session.
+impl Event {
+    /// The login of `session`.
+    #[must_use]
+    pub fn login_of(session: &Session) -> Self {
+        Self::LoggedIn {
+            subject: session.subject.clone(),
+            session: session.id,
+        }
+    }
+
+    /// The revocation recorded in `session`, if it is revoked.
+    #[must_use]
+    pub fn revocation_of(session: &Session) -> Option<Self> {
+        session.revoked.map(|r| Self::Revoked {
+            subject: session.subject.clone(),
+            session: session.id,
+            reason: r.reason,
+            at: r.at,
+        })
+    }
+}
+
 impl fmt::Debug for Login {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Login")

@@ -53,12 +53,11 @@ use alloc::vec::Vec;
 use std::sync::Barrier;
 
 use crate::authority::MAX_SUBJECT_LEN;
-use crate::error::RevokeReason;
+use crate::error::{RevokeReason, StoreError, StoreErrorKind};
 use crate::id::SessionId;
 use crate::keys::KeyId;
 use crate::refresh::SecretHash;
 use crate::session::{Revocation, Session};
-use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::session_store::SessionStore;
 use crate::time::UnixMillis;
 

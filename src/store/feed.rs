@@ -4,8 +4,8 @@
 use alloc::sync::Arc;
 use core::future::Future;
 
+use crate::error::StoreError;
 use crate::revocation::SharedRevocations;
-use crate::store::error::StoreError;
 use crate::time::UnixMillis;
 
 /// A store that can push the revocations it commits to a

@@ -7,7 +7,6 @@
 //! - [`SqlRow`] — a session as SQL columns, shared by the SQL stores (feature `std`);
 //! - [`RevocationFeed`] — how a store pushes revocations to every instance (feature `std`).
 
-pub(crate) mod error;
 #[cfg(feature = "std")]
 mod feed;
 #[cfg(feature = "std")]
@@ -16,7 +15,7 @@ mod memory;
 mod row;
 pub(crate) mod session_store;
 
-pub use error::{StoreError, StoreErrorKind};
+pub use crate::error::{StoreError, StoreErrorKind};
 #[cfg(feature = "std")]
 pub use feed::RevocationFeed;
 #[cfg(feature = "std")]

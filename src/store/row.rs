@@ -2,8 +2,8 @@
 
 use alloc::string::{String, ToString};
 
+use crate::error::{StoreError, StoreErrorKind};
 use crate::session::Session;
-use crate::store::error::{StoreError, StoreErrorKind};
 use crate::time::UnixMillis;
 
 /// A [`Session`] as the columns of one row: the layout the SQLite and

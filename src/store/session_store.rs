@@ -4,9 +4,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::Future;
 
+use crate::error::StoreError;
 use crate::id::SessionId;
 use crate::session::Session;
-use crate::store::error::StoreError;
 use crate::time::UnixMillis;
 
 /// Where sessions live: a SQL table, a Redis hash, [`MemoryStore`](crate::MemoryStore).

@@ -14,11 +14,11 @@ use std::sync::{PoisonError, RwLock};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
+use crate::error::{StoreError, StoreErrorKind};
 use crate::id::SessionId;
 use crate::keys::KeyId;
 use crate::revocation::{RevocationNotice, SharedRevocations};
 use crate::session::Session;
-use crate::store::error::{StoreError, StoreErrorKind};
 use crate::store::feed::RevocationFeed;
 use crate::store::session_store::SessionStore;
 use crate::time::UnixMillis;

@@ -1,12 +1,14 @@
-//! [`StoreError`]: how a [`SessionStore`](super::SessionStore) fails.
+//! [`StoreError`]: how a [`SessionStore`](crate::SessionStore) fails.
 //!
-//! It depends on nothing else of the crate, so that [`Error`](crate::Error)
-//! can carry it without an import circle.
+//! It lives beside [`Error`](crate::Error), which carries it, and depends on
+//! nothing else of the crate: the `store` module, which builds on sessions
+//! and keys, re-exports it, so that the error types import nothing that
+//! leads back to them.
 
 use alloc::boxed::Box;
 use core::fmt;
 
-/// A failure of a [`SessionStore`].
+/// A failure of a [`SessionStore`](crate::SessionStore).
 ///
 /// Its `Display` names the kind only; the driver's error, which may quote
 /// queries or data, is reachable through `source()`.
