@@ -3,9 +3,12 @@
 //! Governor decides; this module gives it two things it lacks:
 //! - a clock that is the application's [`tokenlife::Clock`], so that tests
 //!   drive throttling and token expiry with one `ManualClock` and never sleep;
-//! - a state store that can *peek*: a login asks "is this account or address
-//!   out of failures?" before it runs the password hash, and spends a cell
-//!   only when the attempt fails.
+//! - a state store that can *peek*, and a count of attempts in flight: a
+//!   login asks "is there room in this account's (and address's) budget
+//!   for one more failure, beside every attempt already being checked?"
+//!   before it runs the password hash, and spends a cell only when the
+//!   attempt fails. Attempts sent at once can so never fail more often
+//!   than the budget allows, however many race.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -81,6 +84,10 @@ pub(crate) struct Throttle {
     clock: GovernorClock,
     /// Past this many keys, stale ones are dropped before a new one is kept.
     max_keys: usize,
+    /// Attempts reserved and not yet settled, per key (absent when none).
+    in_flight: Mutex<HashMap<String, u32>>,
+    /// The time one cell takes to refill.
+    interval: Duration,
 }
 
 /// The most keys a throttle keeps before it sweeps out those whose budget
@@ -99,12 +106,45 @@ impl Throttle {
             limiter: RateLimiter::new(quota, Log::default(), clock.clone()),
             clock,
             max_keys: MAX_KEYS,
+            in_flight: Mutex::default(),
+            interval: limit.period / limit.burst.get(),
         }
     }
 
     /// `Err(wait)` when `key` has no budget left now; spends nothing.
-    pub(crate) fn peek(&self, key: &str) -> Result<(), Duration> {
+    #[cfg(test)]
+    fn peek(&self, key: &str) -> Result<(), Duration> {
         self.check(key, true)
+    }
+
+    /// Room for one attempt of `key` whose outcome is not known yet: there
+    /// only while the budget holds a cell for it *and* for every attempt of
+    /// `key` already reserved and not settled. Spends nothing; the attempt
+    /// spends a cell if it [fails](Attempt::failed). `Err(wait)` otherwise.
+    pub(crate) fn reserve(&self, key: &str) -> Result<Attempt<'_>, Duration> {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let pending = in_flight.get(key).copied().unwrap_or(0);
+        let cells = NonZeroU32::MIN.saturating_add(pending);
+        let probe = Probe {
+            key: key.to_owned(),
+            dry: true,
+        };
+        match self.limiter.check_key_n(&probe, cells) {
+            Ok(Ok(())) => {}
+            Ok(Err(not_until)) => {
+                return Err(not_until.wait_time_from(governor::clock::Clock::now(&self.clock)));
+            }
+            // More attempts in flight than the whole budget: wait for one.
+            Err(_insufficient) => return Err(self.interval),
+        }
+        *in_flight.entry(key.to_owned()).or_default() += 1;
+        Ok(Attempt {
+            throttle: self,
+            key: probe.key,
+        })
     }
 
     /// Spends one event of `key`'s budget; `Err(wait)` when none was left.
@@ -123,6 +163,41 @@ impl Throttle {
         self.limiter
             .check_key(&probe)
             .map_err(|not_until| not_until.wait_time_from(governor::clock::Clock::now(&self.clock)))
+    }
+}
+
+/// An attempt [reserved](Throttle::reserve) and not settled yet: it counts
+/// against its key's budget until it is dropped, and spends a cell of it
+/// if it [failed](Attempt::failed).
+pub(crate) struct Attempt<'t> {
+    throttle: &'t Throttle,
+    key: String,
+}
+
+impl Attempt<'_> {
+    /// The attempt failed: one cell of its key's budget is spent (before the
+    /// reservation is released, so that no check in between sees room that
+    /// is not there).
+    pub(crate) fn failed(self) {
+        // Spending may find the budget already gone (it was refilled and
+        // spent by attempts reserved later); the next one is refused either way.
+        let _ = self.throttle.spend(&self.key);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .throttle
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = in_flight.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -241,6 +316,45 @@ mod tests {
         assert!(t.spend("a").is_err());
         // Another key has its own budget.
         assert_eq!(t.peek("b"), Ok(()));
+    }
+
+    #[test]
+    fn attempts_in_flight_can_never_fail_more_often_than_the_budget() {
+        let (t, clock) = throttle(3, Duration::from_secs(60));
+        // Three attempts at once fit the budget; a fourth does not, until
+        // one of them is settled.
+        let first = t.reserve("a").unwrap();
+        let second = t.reserve("a").unwrap();
+        let third = t.reserve("a").unwrap();
+        assert!(t.reserve("a").is_err());
+        // Another key has its own budget.
+        drop(t.reserve("b").unwrap());
+        // A success gives its room back; a failure spends it.
+        drop(first);
+        let fourth = t.reserve("a").unwrap();
+        second.failed();
+        third.failed();
+        fourth.failed();
+        assert_eq!(t.peek("a").unwrap_err(), Duration::from_secs(20));
+        assert!(t.reserve("a").is_err());
+        assert!(t.in_flight.lock().unwrap().is_empty());
+        // One refill later there is room for exactly one.
+        clock.advance(Duration::from_secs(20));
+        let fifth = t.reserve("a").unwrap();
+        assert!(t.reserve("a").is_err());
+        fifth.failed();
+        assert!(t.reserve("a").is_err());
+    }
+
+    #[test]
+    fn an_attempt_dropped_unsettled_spends_nothing() {
+        let (t, _) = throttle(1, Duration::from_secs(60));
+        for _ in 0..5 {
+            let attempt = t.reserve("a").unwrap();
+            assert!(t.reserve("a").is_err());
+            drop(attempt);
+        }
+        assert_eq!(t.peek("a"), Ok(()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::body::{cookie, json, read_json};
 use crate::csrf::check_cookie_request;
-use crate::routes::{REFRESH_COOKIE, Routes, within};
+use crate::routes::{REFRESH_COOKIE, Routes, answered};
 use crate::{ApiError, Credentials, LoginAttempt, Refused};
 
 /// The longest a metadata value (user agent) recorded at login may be; a
@@ -62,21 +62,21 @@ pub(crate) async fn login<Cr: Credentials>(
     State(routes): State<Arc<Routes<Cr>>>,
     request: Request,
 ) -> Response {
-    within(routes.time, routes.login(request)).await
+    answered(routes.login(request)).await
 }
 
 pub(crate) async fn refresh<Cr: Credentials>(
     State(routes): State<Arc<Routes<Cr>>>,
     request: Request,
 ) -> Response {
-    within(routes.time, routes.refresh(request)).await
+    answered(routes.refresh(request)).await
 }
 
 pub(crate) async fn logout<Cr: Credentials>(
     State(routes): State<Arc<Routes<Cr>>>,
     request: Request,
 ) -> Response {
-    within(routes.time, routes.logout(request)).await
+    answered(routes.logout(request)).await
 }
 
 impl<Cr: Credentials> Routes<Cr> {
@@ -107,15 +107,18 @@ impl<Cr: Credentials> Routes<Cr> {
         });
         let address = peer.map(address_key);
 
-        // A throttled attempt never reaches the password hash.
-        self.account
-            .peek(&account)
+        // A throttled attempt never reaches the password hash; and the
+        // attempts being checked count against the budget until settled, so
+        // that guesses sent at once cannot outrun it.
+        let account_attempt = self
+            .account
+            .reserve(&account)
             .map_err(ApiError::requests_exceeded)?;
-        if let Some(address) = &address {
-            self.address
-                .peek(address)
-                .map_err(ApiError::requests_exceeded)?;
-        }
+        let address_attempt = address
+            .as_deref()
+            .map(|address| self.address.reserve(address))
+            .transpose()
+            .map_err(ApiError::requests_exceeded)?;
 
         let attempt = LoginAttempt {
             email,
@@ -131,11 +134,9 @@ impl<Cr: Credentials> Routes<Cr> {
             Ok(identity) => identity,
             Err(refused) => {
                 if matches!(refused, Refused::InvalidCredentials | Refused::InvalidOtp) {
-                    // Spending may find the budget already gone (a race of
-                    // failures); the next attempt is refused either way.
-                    let _ = self.account.spend(&account);
-                    if let Some(address) = &address {
-                        let _ = self.address.spend(address);
+                    account_attempt.failed();
+                    if let Some(attempt) = address_attempt {
+                        attempt.failed();
                     }
                 }
                 return Err(match refused {

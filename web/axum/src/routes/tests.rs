@@ -166,3 +166,64 @@ async fn a_login_that_waits_too_long_for_a_check_answers_503() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+fn login_from(email: &str, from: Option<[u8; 4]>) -> Request<Body> {
+    let body = format!(r#"{{"email":"{email}","password":"a guess"}}"#);
+    let mut request = Request::post("/auth/login")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    if let Some(ip) = from {
+        let peer = std::net::SocketAddr::from((ip, 40_000));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+    }
+    request
+}
+
+/// Wrong passwords sent all at once, while every check is still running:
+/// the failure budget (10 per account, 10 per address) bounds how many
+/// reach the password check, not just how many are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_sent_at_once_never_outrun_the_failure_budget() {
+    const AT_ONCE: usize = 30;
+    const BUDGET: usize = 10;
+    for by_address in [false, true] {
+        let gate = Gate::default();
+        let keys = Keyring::new("k", b"a test secret of thirty-two bytes or more").unwrap();
+        let auth = Auth::new(Authority::new(keys, Policy::default(), MemoryStore::new()));
+        let state = AuthRoutes::new(auth, gate.clone())
+            .concurrent_checks(4)
+            .queued_checks(64, Duration::from_secs(60))
+            .into_state();
+        let router: Router = router_on(Arc::clone(&state));
+        // One account from nowhere in particular, or many accounts from one address.
+        let request = |n: usize| {
+            if by_address {
+                login_from(&format!("user{n}@example.com"), Some([203, 0, 113, 7]))
+            } else {
+                login_from("alice@example.com", None)
+            }
+        };
+        let logins: Vec<_> = (0..AT_ONCE)
+            .map(|n| tokio::spawn(router.clone().oneshot(request(n))))
+            .collect();
+        // Those past the budget are answered at once, checks still running.
+        until(|| logins.iter().filter(|l| l.is_finished()).count() == AT_ONCE - BUDGET).await;
+        until(|| gate.count(|c| c.running) + state.hashing.waiting() == BUDGET).await;
+        gate.open();
+        let mut statuses = Vec::new();
+        for login in logins {
+            statuses.push(login.await.unwrap().unwrap().status());
+        }
+        let count = |s: StatusCode| statuses.iter().filter(|&&t| t == s).count();
+        assert_eq!(count(StatusCode::UNAUTHORIZED), BUDGET, "{statuses:?}");
+        assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), AT_ONCE - BUDGET);
+        assert_eq!(gate.count(|c| c.total), BUDGET, "checks run");
+        // The budget is spent: the next guess is refused without a check.
+        let next = router.clone().oneshot(request(AT_ONCE)).await.unwrap();
+        assert_eq!(next.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(gate.count(|c| c.total), BUDGET);
+    }
+}
