@@ -191,7 +191,7 @@ impl ApiError {
     /// | `Expired`, `SessionExpired` | 401 | `TOKEN_EXPIRED` |
     /// | `Malformed`, `TooLarge` (not a JWT at all) | 401 | `INVALID_CREDENTIALS` |
     /// | any other refusal of the token | 401 | `INVALID_TOKEN` |
-    /// | `Store` | 503 | `SERVICE_UNAVAILABLE` |
+    /// | `Store`, `LogoutIncomplete` | 503 | `SERVICE_UNAVAILABLE` |
     /// | the rest (ours) | 500 | `INTERNAL_SERVER_ERROR` |
     ///
     /// Every 401 carries `WWW-Authenticate: Bearer error="invalid_token"`.
@@ -216,21 +216,25 @@ impl ApiError {
     /// or [`logout`](tokenlife::Authority::logout) refused: every refusal of
     /// the token (garbage, forged, unknown, logged out, reused, expired) is
     /// `401 INVALID_CREDENTIALS`, which Directus clients read as "log in
-    /// again"; `Store` is 503 and the rest 500.
+    /// again", and so is a session at its last generation
+    /// (`GenerationExhausted`); `Store` and `LogoutIncomplete` are 503 and
+    /// the rest 500.
     #[must_use]
     pub fn from_refresh(e: &Error) -> Self {
-        if is_token_refusal(e) {
+        if is_token_refusal(e) || matches!(e, Error::GenerationExhausted) {
             Self::invalid_credentials()
         } else {
             Self::from_environment(e)
         }
     }
 
-    /// A failure that is not the client's: `Store` → 503, the rest → 500.
+    /// A failure that is not the client's: `Store`, and `LogoutIncomplete`
+    /// (a store failure part-way through `logout_all`, which a retry
+    /// finishes) → 503; the rest → 500.
     #[must_use]
     pub fn from_environment(e: &Error) -> Self {
         match e {
-            Error::Store(_) => {
+            Error::Store(_) | Error::LogoutIncomplete { .. } => {
                 #[cfg(feature = "tracing")]
                 tracing::warn!(error = %e, "session store failed");
                 Self::unavailable()

@@ -138,7 +138,10 @@ impl<Cr: Credentials> AuthRoutes<Cr> {
         self
     }
 
-    /// The longest a request may take (default 10 s); past it, 503.
+    /// The longest a request to these routes may take, extractors included
+    /// (default 10 s); past it, 503 with `Retry-After`. Routes of your own
+    /// that take [`LiveClaims`](crate::LiveClaims) read the store too: give
+    /// them a time limit of their own (for example a tower timeout layer).
     #[must_use]
     pub fn time_limit(mut self, time: Duration) -> Self {
         self.limits.time = time;
@@ -205,8 +208,25 @@ fn router_on<Cr: Credentials, St: Clone + Send + Sync + 'static>(
         // After `no_store`, which covers the routes above only: the JWKS
         // holds public keys, and caches may keep it briefly.
         .route("/.well-known/jwks.json", get(crate::jwks::jwks::<Cr>))
+        // Around the extractors too: `LiveClaims` reads the store before a
+        // handler runs.
+        .layer(axum::middleware::from_fn_with_state(
+            state.time,
+            time_limited,
+        ))
         .layer(DefaultBodyLimit::max(body_bytes))
         .with_state(state)
+}
+
+/// Answers `503` with `Retry-After` when a request takes longer than `time`.
+async fn time_limited(
+    axum::extract::State(time): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    tokio::time::timeout(time, next.run(request))
+        .await
+        .unwrap_or_else(|_| ApiError::unavailable().into_response())
 }
 
 /// The state of the routes.
@@ -228,16 +248,9 @@ impl<Cr> axum::extract::FromRef<Arc<Routes<Cr>>> for Auth {
     }
 }
 
-/// Runs `answer` within the time limit.
-pub(crate) async fn within(
-    time: Duration,
-    answer: impl Future<Output = Result<Response, ApiError>>,
-) -> Response {
-    match tokio::time::timeout(time, answer).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => e.into_response(),
-        Err(_) => ApiError::unavailable().into_response(),
-    }
+/// The response of `answer`, or of its error.
+pub(crate) async fn answered(answer: impl Future<Output = Result<Response, ApiError>>) -> Response {
+    answer.await.unwrap_or_else(IntoResponse::into_response)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokenlife::{Error, SessionId, UnixMillis};
 
 use crate::body::json;
-use crate::routes::{Routes, within};
+use crate::routes::{Routes, answered};
 use crate::{ApiError, Credentials, LiveClaims};
 
 /// A session as `GET /auth/sessions` lists it.
@@ -40,7 +40,7 @@ pub(crate) async fn list<Cr: Credentials>(
     State(routes): State<Arc<Routes<Cr>>>,
     claims: Result<LiveClaims, ApiError>,
 ) -> Response {
-    within(routes.time, async {
+    answered(async {
         let claims = claims?;
         let sessions = routes
             .auth
@@ -81,7 +81,7 @@ pub(crate) async fn revoke_one<Cr: Credentials>(
     claims: Result<LiveClaims, ApiError>,
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Response {
-    within(routes.time, async {
+    answered(async {
         let claims = claims?;
         let Ok(Path(id)) = id else {
             return Err(ApiError::forbidden());
@@ -102,7 +102,7 @@ pub(crate) async fn revoke_others<Cr: Credentials>(
     State(routes): State<Arc<Routes<Cr>>>,
     claims: Result<LiveClaims, ApiError>,
 ) -> Response {
-    within(routes.time, async {
+    answered(async {
         let claims = claims?;
         let revoked = routes
             .auth

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use http_body_util::BodyExt;
-use tokenlife::{Error, Malformed, ManualClock, RevokeReason, StoreError};
+use tokenlife::{Error, JwksError, Malformed, ManualClock, RevokeReason, StoreError};
 use tokenlife_axum::ApiError;
 use tower::ServiceExt;
 
@@ -84,6 +84,35 @@ fn matrix() -> Vec<(Error, BearerAnswer, RefreshAnswer)> {
         ),
         (
             Error::InvalidSubject,
+            (internal.0, internal.1, None),
+            internal,
+        ),
+        (
+            Error::MetadataTooLarge {
+                len: 5000,
+                max: 4096,
+            },
+            (internal.0, internal.1, None),
+            internal,
+        ),
+        // The session can rotate no further: its holder logs in again.
+        (
+            Error::GenerationExhausted,
+            (internal.0, internal.1, None),
+            refused,
+        ),
+        // A store failure part-way through `logout_all`: retrying finishes it.
+        (
+            Error::LogoutIncomplete {
+                revoked: 2,
+                failed: 1,
+                cause: StoreError::unavailable(std::io::Error::other("db at 10.0.0.7 down")),
+            },
+            (unavailable.0, unavailable.1, None),
+            unavailable,
+        ),
+        (
+            Error::InvalidJwks(JwksError::PrivateMember),
             (internal.0, internal.1, None),
             internal,
         ),

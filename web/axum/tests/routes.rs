@@ -253,6 +253,62 @@ async fn a_request_past_the_time_limit_is_unavailable() {
     assert_eq!(server.users.checks(), 1);
 }
 
+/// A store that does not answer: every route of the crate answers 503 in
+/// time, including those whose `LiveClaims` extractor reads the store
+/// before the handler runs.
+#[tokio::test]
+async fn a_hung_store_answers_503_within_the_time_limit_on_every_route() {
+    let server = start_with(|r| r.time_limit(Duration::from_millis(200)), |a| a).await;
+    let http = &server.http;
+    let login = http.post("/auth/login", credentials()).await;
+    let access = login.data("access_token").unwrap();
+    let refresh = login.data("refresh_token").unwrap();
+    let listed = http.get_bearer("/auth/sessions", access).await;
+    let session = listed.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {access}");
+    let delete = |path: String| {
+        let bearer = bearer.clone();
+        async move {
+            http.send(
+                Method::DELETE,
+                &path,
+                &[("authorization", &bearer)],
+                Vec::new(),
+            )
+            .await
+        }
+    };
+
+    server.store.set_hung(true);
+    let started = std::time::Instant::now();
+    let replies = [
+        http.post("/auth/login", credentials()).await,
+        refresh_with(http, refresh).await,
+        http.post("/auth/logout", json!({ "refresh_token": refresh }))
+            .await,
+        http.get_bearer("/auth/sessions", access).await,
+        delete("/auth/sessions".to_owned()).await,
+        delete(format!("/auth/sessions/{session}")).await,
+    ];
+    server.store.set_hung(false);
+    for reply in &replies {
+        assert_eq!(
+            reply.answer(),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("SERVICE_UNAVAILABLE")),
+            "{reply:?}"
+        );
+        assert!(reply.header("retry-after").is_some(), "{reply:?}");
+    }
+    // Six requests, each cut at its limit rather than waiting for the store.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Nothing was lost: the session still refreshes.
+    assert_eq!(refresh_with(http, refresh).await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_failing_store_is_service_unavailable_and_leaks_nothing() {
     let server = start().await;

@@ -235,15 +235,20 @@ pub fn credentials() -> serde_json::Value {
     json!({ "email": EMAIL, "password": PASSWORD })
 }
 
-/// A `MemoryStore` that fails every call while `down` is set.
+/// A `MemoryStore` that fails every call while `down` is set, and does not
+/// answer while `hung` is.
 #[derive(Default)]
 pub struct Switchable {
     pub inner: MemoryStore,
     pub down: AtomicBool,
+    pub hung: AtomicBool,
 }
 
 impl Switchable {
-    fn check(&self) -> Result<(), StoreError> {
+    async fn check(&self) -> Result<(), StoreError> {
+        while self.hung.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::unavailable(std::io::Error::other(
                 "store is down at 10.0.0.7 with password hunter2",
@@ -256,27 +261,31 @@ impl Switchable {
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
+
+    pub fn set_hung(&self, hung: bool) {
+        self.hung.store(hung, Ordering::SeqCst);
+    }
 }
 
 impl SessionStore for Switchable {
     async fn insert(&self, session: Session) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.insert(session).await
     }
     async fn get(&self, id: &SessionId) -> Result<Option<Session>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.get(id).await
     }
     async fn compare_and_swap(&self, expected: u64, next: Session) -> Result<(), StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.compare_and_swap(expected, next).await
     }
     async fn list_by_subject(&self, subject: &str) -> Result<Vec<Session>, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.list_by_subject(subject).await
     }
     async fn purge_expired(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        self.check()?;
+        self.check().await?;
         self.inner.purge_expired(now).await
     }
 }
