@@ -6,8 +6,9 @@
 //! This test stops and starts the server, so it needs a `pg_ctl` for it:
 //! `TOKENLIFE_PG_CTL` names an executable that behaves as `pg_ctl -D
 //! <data dir>` for the server at `TOKENLIFE_PG_URL` (`.ci/run` writes one).
-//! Without it the test says so and checks nothing. It is alone in this file
-//! (its own test binary), so no other test sees the server go.
+//! Without it the test fails, saying what it needs: it never passes
+//! having checked nothing. It is alone in this file (its own test
+//! binary), so no other test sees the server go.
 
 mod common;
 
