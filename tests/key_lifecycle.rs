@@ -2,6 +2,9 @@
 //! prune/remove) and any clock, a token verifies — through the keyring and
 //! through a `Verifier` of the JWKS published at that instant — if and only
 //! if its key is published and not removed, and the token has not expired.
+//! The clock moves forward and, as an NTP step or a skewed instance's would,
+//! back: a key's state and a token's verdict depend on the instant asked
+//! about, never on the order in which instants were seen.
 #![cfg(all(feature = "eddsa", feature = "es256"))]
 
 use std::time::Duration;
@@ -19,11 +22,15 @@ const CHECKED: usize = 4;
 
 #[derive(Debug, Clone)]
 enum Op {
-    AddNext { es256: bool },
+    AddNext {
+        es256: bool,
+    },
     Promote(usize),
     Remove(usize),
     Prune,
     Advance(u64),
+    /// The clock steps back (never before `START`).
+    StepBack(u64),
     Issue,
 }
 
@@ -34,6 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..6).prop_map(Op::Remove),
         1 => Just(Op::Prune),
         3 => (0u64..150_000).prop_map(Op::Advance),
+        1 => (0u64..90_000).prop_map(Op::StepBack),
         3 => Just(Op::Issue),
     ]
 }
@@ -148,6 +156,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(keys.prune(at, &policy), before - model.len());
             }
             Op::Advance(ms) => now += ms,
+            Op::StepBack(ms) => now = now.saturating_sub(ms).max(START.as_millis()),
             Op::Issue => {
                 let signed = tokenlife::access::sign(&keys, &policy, &record, [9; 16], at);
                 issued.push(Issued {
