@@ -4,6 +4,9 @@
 //! failure names the promise that broke.
 #![cfg(feature = "testkit")]
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokenlife::{MemoryStore, testkit};
 
 #[test]
@@ -105,4 +108,37 @@ mod broken {
             self.0.purge_expired(now)
         }
     }
+}
+
+#[test]
+fn memory_store_feed_delivers_every_logout() {
+    let store = Arc::new(MemoryStore::new());
+    let figures =
+        testkit::feed_delivers_every_logout(store.clone(), store, 50, Duration::from_secs(5));
+    assert_eq!(figures.after_return.len(), 50);
+    assert_eq!(figures.fallback_reads, 0);
+    assert_eq!(figures.held, 50);
+}
+
+/// The feed check can fail: B on a store of its own hears none of A's
+/// logouts.
+#[test]
+#[should_panic(expected = "a logout was not in B's set within")]
+fn the_feed_check_fails_when_the_feed_delivers_nothing() {
+    testkit::feed_delivers_every_logout(
+        MemoryStore::new(),
+        MemoryStore::new(),
+        3,
+        Duration::from_millis(50),
+    );
+}
+
+#[test]
+fn counting_reads_counts_get_and_list_by_subject_only() {
+    use tokenlife::{SessionId, SessionStore, UnixMillis};
+    let store = testkit::CountingReads::new(MemoryStore::new());
+    pollster::block_on(store.get(&SessionId::from_bytes([1; 16]))).unwrap();
+    pollster::block_on(store.list_by_subject("alice")).unwrap();
+    pollster::block_on(store.purge_expired(UnixMillis(0))).unwrap();
+    assert_eq!(store.reads(), 2);
 }

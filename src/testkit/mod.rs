@@ -30,6 +30,25 @@
 //! testkit::concurrent_writers_have_one_winner(&MemoryStore::new());
 //! ```
 //!
+//! # A revocation feed
+//!
+//! A store that also implements [`RevocationFeed`](crate::store::RevocationFeed)
+//! proves its delivery with [`feed_delivers_every_logout`]: two handles on
+//! one store, a logout through one reaching the revocation set of the
+//! other, timed. It needs the system clock and, for a networked store, a
+//! real server.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use tokenlife::{MemoryStore, testkit};
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let figures = testkit::feed_delivers_every_logout(store.clone(), store, 20, Duration::from_secs(5));
+//! assert_eq!(figures.fallback_reads, 0);
+//! println!("{figures}");
+//! ```
+//!
 //! # How failures are reported
 //!
 //! Like `assert!`, every check **panics** on the first broken promise, with
@@ -46,6 +65,10 @@
 
 // A test kit reports a broken promise by panicking, as `assert!` does.
 #![allow(clippy::panic, clippy::expect_used)]
+
+mod feed;
+
+pub use feed::{CountingReads, Propagation, feed_delivers_every_logout};
 
 use alloc::format;
 use alloc::string::String;
