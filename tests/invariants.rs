@@ -393,7 +393,7 @@ fn i6_the_store_holds_only_hashes_and_keys_plus_store_cannot_make_a_live_token()
 fn i7_mac_and_secret_comparisons_are_constant_time() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut uses_ct_eq = 0;
-    let files = rust_files(&src);
+    let files = support::rust_files(&src);
     assert!(files.len() > 20, "only {} files under src/", files.len());
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
@@ -662,18 +662,4 @@ fn i1_single_use_holds_across_instances_with_skewed_clocks() {
             assert!(matches!(second, Err(Error::RefreshReused)), "{second:?}");
         }
     }
-}
-
-/// Every `.rs` file under `dir`, subfolders included.
-fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    out
 }

@@ -10,8 +10,10 @@
 //! first, so prose and doc links draw no arrow. A module's files importing
 //! one another (`super::`, `self::`) stay inside it and draw none.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Module → module → the paths that tie them (`file: crate::x::…`).
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
@@ -19,7 +21,7 @@ type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 #[test]
 fn top_level_modules_of_src_import_each_other_in_no_circle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let files: Vec<(String, String)> = rust_files(&src)
+    let files: Vec<(String, String)> = support::rust_files(&src)
         .into_iter()
         .map(|path| {
             let rel = path.strip_prefix(&src).unwrap();
@@ -103,21 +105,6 @@ fn the_layout_scan_finds_circles_and_ignores_prose() {
         "{circle}"
     );
     assert!(circle.ends_with("c -> a: c.rs: crate::{a…}"), "{circle}");
-}
-
-/// Every `.rs` file under `dir`, subfolders included, in a stable order.
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The arrows among the top-level modules of `files` (paths relative to

@@ -204,3 +204,18 @@ pub fn snapshot<S: SessionStore>(store: &S, subject: &str) -> Vec<Session> {
     all.sort_by_key(|s| s.id);
     all
 }
+
+/// Every `.rs` file under `dir`, subfolders included, in a stable order.
+pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
